@@ -1,0 +1,1 @@
+"""The mechgrade command line: one small module per command."""

@@ -1,0 +1,1 @@
+"""The grading engine: answer key, isolated student worker, comparisons, results."""

@@ -1,0 +1,193 @@
+"""Input builders: a case's ``params`` (seeds, sizes, prompts) -> the function's keyword arguments.
+
+Trusted lesson code. It runs twice per case, in the grading process (for the answer key) and
+in the student worker (for the student's call), and is deterministic, so both sides see equal
+inputs without ever shipping a tensor across the boundary. It never calls student code.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import torch
+from jaxtyping import Float, Int
+from torch import Tensor
+
+from mechgrade.exercises.lesson27.datasets import probe_dataset
+
+Builder = Callable[[Any, dict[str, Any]], dict[str, Any]]
+BUILDERS: dict[str, Builder] = {}
+
+
+def builder(fn: Builder) -> Builder:
+    BUILDERS[fn.__name__] = fn
+    return fn
+
+
+def repeated_tokens(model, seq_len: int, batch: int, seed: int) -> Int[Tensor, "batch pos"]:
+    """The lesson's repeated random tokens (its own copy: builders never trust student code)."""
+    half = torch.randint(0, model.cfg.d_vocab, (batch, seq_len), generator=torch.Generator().manual_seed(seed))
+    bos = torch.full((batch, 1), model.tokenizer.bos_token_id, dtype=half.dtype)
+    return torch.cat([bos, half, half], dim=1)
+
+
+def induction_pair(model, p: dict[str, Any]) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """(clean, corrupted, correct, incorrect) for the induction task.
+
+    Clean: BOS, x_1..x_L, then x_1..x_m again, so the next token should be x_{m+1}.
+    Corrupted: the same with the first copy's x_{m+1} replaced by another token y, so the
+    induction circuit now predicts y. correct = x_{m+1}, incorrect = y.
+    """
+    seq_len, m, batch, seed = p["seq_len"], p["m"], p.get("batch", 1), p["seed"]
+    full = repeated_tokens(model, seq_len, batch, seed)
+    clean = full[:, : 1 + seq_len + m]
+    correct = full[:, 1 + m].clone()
+    gen = torch.Generator().manual_seed(seed + 7)
+    incorrect = (correct + torch.randint(1, model.cfg.d_vocab, (batch,), generator=gen)) % model.cfg.d_vocab
+    corrupted = clean.clone()
+    corrupted[:, 1 + m] = incorrect
+    return clean, corrupted, correct, incorrect
+
+
+def _cache(model, tokens: Tensor):
+    with torch.no_grad():
+        _, cache = model.run_with_cache(tokens)
+    return cache
+
+
+def _logit_diff(logits: Float[Tensor, "batch pos d_vocab"], correct: Tensor, incorrect: Tensor) -> Tensor:
+    last = logits[:, -1]
+    return last.gather(-1, correct[:, None])[:, 0] - last.gather(-1, incorrect[:, None])[:, 0]
+
+
+@builder
+def activations(model, p):
+    if "prompt" in p:
+        tokens = model.to_tokens(p["prompt"])
+    else:
+        tokens = repeated_tokens(model, p["seq_len"], p["batch"], p["seed"])
+    return {"model": model, "tokens": tokens, "hook_names": list(p["hook_names"])}
+
+
+@builder
+def repeat_args(model, p):
+    return {"model": model, "seq_len": p["seq_len"], "batch": p["batch"], "seed": p["seed"]}
+
+
+@builder
+def induction_cache(model, p):
+    return {"cache": _cache(model, repeated_tokens(model, p["seq_len"], p["batch"], p["seed"])), "seq_len": p["seq_len"]}
+
+
+@builder
+def pattern_cache(model, p):
+    if "prompt" in p:
+        tokens = model.to_tokens(p["prompt"])
+    else:
+        tokens = repeated_tokens(model, p["seq_len"], p["batch"], p["seed"])
+    return {"cache": _cache(model, tokens)}
+
+
+@builder
+def logit_diff_inputs(model, p):
+    clean, corrupted, correct, incorrect = induction_pair(model, p)
+    with torch.no_grad():
+        logits = model(corrupted if p.get("corrupted") else clean)
+    return {"logits": logits, "correct": correct, "incorrect": incorrect}
+
+
+@builder
+def metric_inputs(model, p):
+    """Logits of a run on a half-corrupted batch, scored against the clean and corrupted runs."""
+    clean, corrupted, correct, incorrect = induction_pair(model, p)
+    mixed = torch.where(torch.arange(clean.shape[0])[:, None] % 2 == 0, clean, corrupted)
+    with torch.no_grad():
+        clean_ld = float(_logit_diff(model(clean), correct, incorrect).mean())
+        corrupted_ld = float(_logit_diff(model(corrupted), correct, incorrect).mean())
+        logits = model(mixed)
+    return {"logits": logits, "correct": correct, "incorrect": incorrect,
+            "clean_logit_diff": clean_ld, "corrupted_logit_diff": corrupted_ld}
+
+
+@builder
+def patching_inputs(model, p):
+    clean, corrupted, correct, incorrect = induction_pair(model, p)
+    with torch.no_grad():
+        clean_logits, clean_cache = model.run_with_cache(clean)
+        clean_ld = float(_logit_diff(clean_logits, correct, incorrect).mean())
+        corrupted_ld = float(_logit_diff(model(corrupted), correct, incorrect).mean())
+
+    def metric(logits: Float[Tensor, "batch pos d_vocab"]) -> Float[Tensor, ""]:
+        return (_logit_diff(logits, correct, incorrect).mean() - corrupted_ld) / (clean_ld - corrupted_ld)
+
+    return {"model": model, "corrupted_tokens": corrupted, "clean_cache": clean_cache, "metric": metric}
+
+
+@builder
+def direction_inputs(model, p):
+    gen = torch.Generator().manual_seed(p["seed"])
+    correct = torch.randint(0, model.cfg.d_vocab, (p["batch"],), generator=gen)
+    incorrect = torch.randint(0, model.cfg.d_vocab, (p["batch"],), generator=gen)
+    return {"model": model, "correct": correct, "incorrect": incorrect}
+
+
+@builder
+def dla_inputs(model, p):
+    clean, _, correct, incorrect = induction_pair(model, p)
+    return {"model": model, "cache": _cache(model, clean), "correct": correct, "incorrect": incorrect}
+
+
+@builder
+def probe_train_inputs(model, p):
+    acts, labels = probe_dataset(model, n=p["n"], seed=p["seed"], layer=p["layer"])
+    return {"acts": acts, "labels": labels, "epochs": p.get("epochs", 200), "lr": p.get("lr", 0.01)}
+
+
+@builder
+def probe_accuracy_inputs(model, p):
+    """A class-mean-difference probe (not the student's): its accuracy is neither 0 nor 1."""
+    acts, labels = probe_dataset(model, n=p["n"], seed=p["seed"], layer=p["layer"])
+    mu_pos, mu_neg = acts[labels == 1].mean(0), acts[labels == 0].mean(0)
+    w = mu_pos - mu_neg
+    b = -(w @ (mu_pos + mu_neg) / 2) + p.get("bias_shift", 0.0)
+    return {"acts": acts, "labels": labels, "w": w, "b": b}
+
+
+def _sae_params(model, p):
+    gen = torch.Generator().manual_seed(p["seed"])
+    d_model, d_sae, batch = p.get("d_model", model.cfg.d_model), p["d_sae"], p["batch"]
+    if p.get("source") == "resid":
+        toks = repeated_tokens(model, 16, max(1, batch // 33 + 1), p["seed"])
+        x = _cache(model, toks)[f"blocks.{p.get('layer', 0)}.hook_resid_post"].reshape(-1, model.cfg.d_model)[:batch]
+        d_model = model.cfg.d_model
+    else:
+        x = torch.randn(batch, d_model, generator=gen)
+    return {
+        "x": x.clone(),
+        "W_enc": torch.randn(d_model, d_sae, generator=gen) / d_model**0.5,
+        "b_enc": torch.randn(d_sae, generator=gen) * 0.1 - 0.05,
+        "W_dec": torch.randn(d_sae, d_model, generator=gen) * torch.rand(d_sae, 1, generator=gen) / d_sae**0.5,
+        "b_dec": torch.randn(d_model, generator=gen) * 0.1,
+    }
+
+
+@builder
+def sae_encode_inputs(model, p):
+    s = _sae_params(model, p)
+    return {"x": s["x"], "W_enc": s["W_enc"], "b_enc": s["b_enc"], "b_dec": s["b_dec"]}
+
+
+@builder
+def sae_decode_inputs(model, p):
+    s = _sae_params(model, p)
+    f = torch.relu((s["x"] - s["b_dec"]) @ s["W_enc"] + s["b_enc"])
+    return {"f": f, "W_dec": s["W_dec"], "b_dec": s["b_dec"]}
+
+
+@builder
+def sae_loss_inputs(model, p):
+    return {**_sae_params(model, p), "l1_coeff": p["l1_coeff"]}
+
+
+def build(model, builder_name: str, params: dict[str, Any]) -> dict[str, Any]:
+    return BUILDERS[builder_name](model, params)

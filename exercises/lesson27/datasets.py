@@ -1,0 +1,59 @@
+"""The probe's labelled data: does the current token continue an earlier repeated segment?
+
+Each row is BOS then random tokens in which a few segments are copied from earlier positions.
+Position t is labelled 1 when the bigram (token[t-1], token[t]) already occurred earlier in the
+row, i.e. t continues a repeated segment: exactly what an induction circuit must detect
+before it can predict token[t+1]. Labels are balanced by sampling equal numbers of positives
+and negatives (positions >= 2 only). Everything is derived from ``seed``; nothing is stored.
+"""
+
+from __future__ import annotations
+
+import torch
+from jaxtyping import Float, Int
+from torch import Tensor
+
+
+def continuation_tokens(d_vocab: int, bos: int, n_rows: int, seq_len: int, seed: int) -> Int[Tensor, "batch pos"]:
+    gen = torch.Generator().manual_seed(seed)
+    toks = torch.randint(0, d_vocab, (n_rows, seq_len), generator=gen)
+    for row in range(n_rows):
+        for _ in range(3):  # three copied segments per row, random source, length and target
+            length = int(torch.randint(4, 12, (1,), generator=gen))
+            src = int(torch.randint(1, seq_len // 2 - length, (1,), generator=gen))
+            dst = int(torch.randint(src + length, seq_len - length, (1,), generator=gen))
+            toks[row, dst: dst + length] = toks[row, src: src + length].clone()
+    toks[:, 0] = bos
+    return toks
+
+
+def continuation_labels(toks: Int[Tensor, "batch pos"]) -> Int[Tensor, "batch pos"]:
+    labels = torch.zeros_like(toks)
+    for row in range(toks.shape[0]):
+        seen: set[tuple[int, int]] = set()
+        r = toks[row].tolist()
+        for t in range(1, len(r)):
+            labels[row, t] = int((r[t - 1], r[t]) in seen)
+            seen.add((r[t - 1], r[t]))
+    return labels
+
+
+def probe_dataset(
+    model, *, n: int, seed: int, layer: int, hook: str = "hook_resid_post", seq_len: int = 64
+) -> tuple[Float[Tensor, "n d_model"], Int[Tensor, "n"]]:
+    """``n`` balanced (activation, label) pairs read at ``blocks.{layer}.{hook}``."""
+    n_rows = max(8, n // 8)
+    toks = continuation_tokens(model.cfg.d_vocab, model.tokenizer.bos_token_id, n_rows, seq_len, seed)
+    labels = continuation_labels(toks)
+    name = f"blocks.{layer}.{hook}"
+    with torch.no_grad():
+        _, cache = model.run_with_cache(toks, names_filter=lambda x: x == name)
+    acts = cache[name][:, 2:].reshape(-1, model.cfg.d_model)
+    flat = labels[:, 2:].reshape(-1)
+    gen = torch.Generator().manual_seed(seed + 1)
+    pos = torch.nonzero(flat == 1)[:, 0]
+    neg = torch.nonzero(flat == 0)[:, 0]
+    k = min(n // 2, len(pos), len(neg))
+    idx = torch.cat([pos[torch.randperm(len(pos), generator=gen)[:k]], neg[torch.randperm(len(neg), generator=gen)[:k]]])
+    idx = idx[torch.randperm(len(idx), generator=gen)]
+    return acts[idx].clone(), flat[idx].clone()

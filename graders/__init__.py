@@ -1,0 +1,1 @@
+"""Pytest graders, one package per lesson."""

@@ -1,0 +1,1 @@
+"""Reference solutions, one package per lesson. Never shipped to students."""

@@ -1,0 +1,1 @@
+"""Lesson 27 reference solutions: one module per topic, same signatures as the stubs."""

@@ -1,0 +1,1 @@
+"""Starter code for students: stubs with the reference signatures."""

@@ -1,0 +1,15 @@
+"""Linear probes: is a property linearly readable from the residual stream?"""
+import torch
+import torch.nn.functional as F
+from jaxtyping import Float, Int
+from torch import Tensor
+
+def train_linear_probe(acts: Float[Tensor, 'n d_model'], labels: Int[Tensor, 'n'], epochs: int=200, lr: float=0.01) -> tuple[Float[Tensor, 'd_model'], Float[Tensor, '']]:
+    """Logistic regression: w and b start at zero; `epochs` full-batch steps of
+    `torch.optim.Adam(lr=lr)` on the mean binary cross-entropy of the logits `acts @ w + b`
+    against `labels` (0/1). Returns the detached (w, b)."""
+    raise NotImplementedError('TODO: implement train_linear_probe')
+
+def probe_accuracy(acts: Float[Tensor, 'n d_model'], labels: Int[Tensor, 'n'], w: Float[Tensor, 'd_model'], b: Float[Tensor, '']) -> float:
+    """The fraction of rows where the prediction `acts @ w + b > 0` equals the label, as a float."""
+    raise NotImplementedError('TODO: implement probe_accuracy')

@@ -1,0 +1,209 @@
+"""Train mechgrade's embedded model: a 2-layer GPT-2 with a canonical induction circuit.
+
+Why this recipe (see README, "The embedded model"):
+- GPT-2 architecture (HF ``GPT2LMHeadModel``), so the embedded model boots through the
+  same ``TransformerBridge.boot_transformers`` path as real GPT-2.
+- Vocabulary: GPT-2's BPE truncated to its first ``VOCAB - 1`` ids plus ``<|endoftext|>``
+  as the last id, so ordinary token ids coincide with GPT-2's.
+- Stage 1 ("prime"): only layer 0's attention (and the embeddings) train, on sequences in
+  which the next token often equals the *previous* token. The cheapest solution is a
+  previous-token head, and with layer 1 frozen it can only live in layer 0.
+- Stage 2 ("induction"): everything trains on random tokens with repeated segments of
+  random length at random offsets (several copies per sequence, short lengths first), so
+  that no fixed positional offset predicts the copy and the induction head in layer 1 can
+  K-compose with the previous-token head.
+
+Usage: python training/train_embedded.py --out core/models/embedded [--seed 0]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import time
+from pathlib import Path
+
+import torch
+from transformers import GPT2Config, GPT2LMHeadModel
+
+VOCAB = 512  # 511 GPT-2 BPE ids (0..510) + <|endoftext|> at 511
+BOS = VOCAB - 1
+N_CTX = 144  # >= 1 + 2 * 64, the longest repeat the lesson uses
+D_MODEL, N_HEAD = 128, 4
+D_HEAD = D_MODEL // N_HEAD
+
+
+def make_config() -> GPT2Config:
+    return GPT2Config(
+        vocab_size=VOCAB,
+        n_positions=N_CTX,
+        n_embd=D_MODEL,
+        n_layer=2,
+        n_head=N_HEAD,
+        n_inner=512,
+        activation_function="gelu_new",
+        resid_pdrop=0.0,
+        embd_pdrop=0.0,
+        attn_pdrop=0.0,
+        bos_token_id=BOS,
+        eos_token_id=BOS,
+        tie_word_embeddings=True,
+    )
+
+
+def prime_batch(batch: int, gen: torch.Generator) -> torch.Tensor:
+    """Random tokens where, with p=0.5, token t+1 repeats token t-1: rewards a previous-token head."""
+    toks = torch.randint(0, VOCAB - 1, (batch, N_CTX), generator=gen)
+    repeat = torch.rand(batch, N_CTX, generator=gen) < 0.5
+    for t in range(2, N_CTX):
+        toks[:, t] = torch.where(repeat[:, t], toks[:, t - 2], toks[:, t])
+    toks[:, 0] = BOS
+    return toks
+
+
+def induction_row(max_len: int, gen: torch.Generator) -> torch.Tensor:
+    """BOS, then fresh random segments each followed by 1-2 copies, sometimes after a gap."""
+    out = [torch.tensor([BOS])]
+    n = 1
+    while n < N_CTX:
+        seg_len = int(torch.randint(4, max_len + 1, (1,), generator=gen))
+        seg = torch.randint(0, VOCAB, (seg_len,), generator=gen)
+        parts = [seg]
+        for _ in range(int(torch.randint(1, 3, (1,), generator=gen))):
+            if torch.rand(1, generator=gen) < 0.3:
+                gap = int(torch.randint(1, 8, (1,), generator=gen))
+                parts.append(torch.randint(0, VOCAB, (gap,), generator=gen))
+            parts.append(seg)
+        row = torch.cat(parts)
+        out.append(row)
+        n += len(row)
+    return torch.cat(out)[:N_CTX]
+
+
+def induction_batch(batch: int, max_len: int, gen: torch.Generator) -> torch.Tensor:
+    return torch.stack([induction_row(max_len, gen) for _ in range(batch)])
+
+
+def repeated_tokens(seq_len: int, batch: int, seed: int) -> torch.Tensor:
+    """Exactly the lesson's ``generate_repeated_tokens``: BOS, x, x with x uniform over the vocab."""
+    x = torch.randint(0, VOCAB, (batch, seq_len), generator=torch.Generator().manual_seed(seed))
+    return torch.cat([torch.full((batch, 1), BOS), x, x], dim=1)
+
+
+@torch.no_grad()
+def evaluate(model: GPT2LMHeadModel) -> dict:
+    """Lesson-definition scores: prev-token (layer 0) and induction (layer 1) per length."""
+    model.eval()
+    res: dict = {"induction": {}, "loss_first": {}, "loss_second": {}}
+    prev = None
+    for seq_len in (8, 16, 32, 64):
+        toks = repeated_tokens(seq_len, 16, seed=1234 + seq_len)
+        out = model(toks, output_attentions=True)
+        pat = torch.stack(out.attentions, 0)  # layer batch head_index query_pos key_pos
+        q = torch.arange(seq_len + 1, 2 * seq_len + 1)
+        ind = pat[:, :, :, q, q - seq_len + 1].mean(dim=(1, 3))  # layer head
+        res["induction"][seq_len] = ind[1].tolist()
+        if prev is None:
+            qq = torch.arange(1, toks.shape[1])
+            prev = pat[:, :, :, qq, qq - 1].mean(dim=(1, 3))
+            res["prev_token"] = prev[0].tolist()
+        logp = out.logits.log_softmax(-1)[:, :-1].gather(-1, toks[:, 1:, None])[..., 0]
+        res["loss_first"][seq_len] = float(-logp[:, 1:seq_len].mean())
+        res["loss_second"][seq_len] = float(-logp[:, seq_len:].mean())
+    model.train()
+    return res
+
+
+def solved(ev: dict) -> bool:
+    return max(ev["prev_token"]) >= 0.6 and all(
+        max(v) >= 0.6 for v in ev["induction"].values()
+    )
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--prime-steps", type=int, default=600)
+    ap.add_argument("--max-steps", type=int, default=8000)
+    ap.add_argument("--extra-steps", type=int, default=1000, help="steps after the targets are met")
+    ap.add_argument("--batch", type=int, default=48)
+    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--threads", type=int, default=2)
+    args = ap.parse_args()
+
+    torch.manual_seed(args.seed)
+    torch.set_num_threads(args.threads)
+    gen = torch.Generator().manual_seed(args.seed)
+    model = GPT2LMHeadModel(make_config())
+    model.config._attn_implementation = "eager"  # attention probabilities for evaluate()
+    model.train()
+    args.out.mkdir(parents=True, exist_ok=True)
+    log: list[dict] = []
+    t0 = time.time()
+
+    # Stage 1: only head 0 of layer 0 (+ embeddings) learns. Trained together, all four layer-0
+    # heads became previous-token heads (0.9 each), so no single one was necessary.
+    attn0 = model.transformer.h[0].attn
+    keep = torch.zeros(3 * D_MODEL, dtype=torch.bool)
+    for block in range(3):  # q, k, v column blocks of c_attn; head 0 owns the first D_HEAD of each
+        keep[block * D_MODEL: block * D_MODEL + D_HEAD] = True
+    attn0.c_attn.weight.register_hook(lambda g: g * keep)
+    attn0.c_attn.bias.register_hook(lambda g: g * keep)
+    attn0.c_proj.weight.register_hook(lambda g: g * (torch.arange(D_MODEL) < D_HEAD)[:, None])
+    prime_params = [attn0.c_attn.weight, attn0.c_attn.bias, attn0.c_proj.weight,
+                    model.transformer.wte.weight, model.transformer.wpe.weight]
+    opt = torch.optim.AdamW(prime_params, lr=args.lr, weight_decay=0.0)
+    for step in range(args.prime_steps):
+        toks = prime_batch(args.batch, gen)
+        loss = model(toks, labels=toks).loss
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        if step % 100 == 0 or step == args.prime_steps - 1:
+            ev = evaluate(model)
+            entry = {"stage": "prime", "step": step, "loss": round(float(loss), 4), "time_s": round(time.time() - t0, 1),
+                     "prev_token_l0": [round(x, 3) for x in ev["prev_token"]]}
+            log.append(entry)
+            print(json.dumps(entry), flush=True)
+
+    # Stage 2: the copy task, short repeats first. Layer 0's attention stays frozen: trained
+    # freely, the previous-token head dissolves into positional shortcuts within 250 steps.
+    stage2 = [p for n, p in model.named_parameters() if not n.startswith("transformer.h.0.attn")]
+    opt = torch.optim.AdamW(stage2, lr=args.lr, weight_decay=0.01)
+    solved_at = None
+    for step in range(args.max_steps):
+        max_len = min(64, 16 + step // 20)
+        toks = prime_batch(args.batch // 8, gen) if step % 10 == 0 else induction_batch(args.batch, max_len, gen)
+        loss = model(toks, labels=toks).loss
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        if step % 250 == 0 or step == args.max_steps - 1:
+            ev = evaluate(model)
+            entry = {"stage": "induction", "step": step, "loss": round(float(loss), 4),
+                     "time_s": round(time.time() - t0, 1),
+                     "prev_token_l0": [round(x, 3) for x in ev["prev_token"]],
+                     "induction_l1": {k: [round(x, 3) for x in v] for k, v in ev["induction"].items()},
+                     "loss_first": {k: round(v, 3) for k, v in ev["loss_first"].items()},
+                     "loss_second": {k: round(v, 3) for k, v in ev["loss_second"].items()}}
+            log.append(entry)
+            print(json.dumps(entry), flush=True)
+            if solved_at is None and solved(ev):
+                solved_at = step
+            model.save_pretrained(args.out, safe_serialization=True)
+            if solved_at is not None and step - solved_at >= args.extra_steps:
+                break
+
+    model.save_pretrained(args.out, safe_serialization=True)
+    summary = {"seed": args.seed, "args": {k: str(v) for k, v in vars(args).items()},
+               "solved_at_step": solved_at, "train_time_s": round(time.time() - t0, 1),
+               "threads": args.threads, "torch": torch.__version__, "final": evaluate(model), "log": log}
+    (args.out / "training_log.json").write_text(json.dumps(summary, indent=1))
+    print("done", json.dumps({k: summary[k] for k in ("solved_at_step", "train_time_s")}))
+
+
+if __name__ == "__main__":
+    main()
