@@ -1,0 +1,113 @@
+"""The mechgrade pytest plugin (registered through the ``pytest11`` entry point).
+
+Inert unless a collected test carries a mechgrade case: then it provides the
+``mechgrade_grader`` fixture, deselects hidden cases and unselected exercises, turns each
+graded test's report into a ``CaseResult`` (points from gradescope-utils' ``__weight__``),
+and writes Gradescope's results.json with ``--mechgrade-results``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+
+from mechgrade.engine.results import CaseResult, GradingResult
+
+RESULTS = pytest.StashKey[GradingResult]()
+GRADERS = pytest.StashKey[dict]()
+STARTED = pytest.StashKey[float]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("mechgrade", "mechgrade grading")
+    group.addoption("--mechgrade-path", default=None, help="Student workspace to grade (default: ./<lesson>).")
+    group.addoption("--mechgrade-model", default=None, help="Model spec: embedded (default), gpt2, or a local directory.")
+    group.addoption("--mechgrade-hidden", action="store_true", help="Also run hidden cases (instructors).")
+    group.addoption("--mechgrade-exercise", action="append", default=[], help="Grade only this exercise (repeatable).")
+    group.addoption("--mechgrade-results", default=None, help="Write Gradescope results.json to this path.")
+    group.addoption("--mechgrade-mem-mb", type=int, default=2048, help="Memory the student's code may allocate, in MB.")
+
+
+def _case(item: pytest.Item):
+    return getattr(getattr(item, "obj", None), "__mechgrade_case__", None)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.stash[GRADERS] = {}
+    config.stash[STARTED] = time.perf_counter()
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    hidden = config.getoption("mechgrade_hidden")
+    exercises = set(config.getoption("mechgrade_exercise"))
+    keep, drop = [], []
+    for item in items:
+        info = _case(item)
+        if info and ((info[3].visibility == "hidden" and not hidden) or (exercises and info[1] not in exercises)):
+            drop.append(item)
+        else:
+            keep.append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
+
+
+@pytest.fixture(scope="session")
+def mechgrade_grader(request: pytest.FixtureRequest):
+    from mechgrade.engine.grader import Grader
+    from mechgrade.models import spec_from_env
+    from mechgrade.spec import load_lesson
+
+    info = _case(request.node) if hasattr(request.node, "obj") else None
+    lesson_id = info[0] if info else "lesson27"
+    config = request.config
+    graders = config.stash[GRADERS]
+    if lesson_id not in graders:
+        path = Path(config.getoption("mechgrade_path") or f"./{lesson_id}")
+        model = spec_from_env(config.getoption("mechgrade_model"))
+        graders[lesson_id] = Grader(load_lesson(lesson_id), path, model, mem_mb=config.getoption("mechgrade_mem_mb"))
+        config.stash[RESULTS] = GradingResult(lesson=lesson_id, model=model, workspace=str(path.resolve()))
+    yield graders[lesson_id]
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
+    outcome = yield
+    info = _case(item)
+    report = outcome.get_result()
+    if info is None or RESULTS not in item.config.stash:
+        return
+    if report.when == "call" or (report.when == "setup" and report.failed):
+        from mechgrade.engine.grader import CaseFailed
+
+        _, exercise, function, case = info
+        feedback, hint, status = "", None, "passed"
+        if report.failed:
+            err = call.excinfo.value if call.excinfo else None
+            if isinstance(err, CaseFailed):
+                feedback, hint, status = err.feedback, err.hint, "failed"
+            else:
+                status = "error"
+                feedback = f"The grader itself failed on this case (not your fault; tell your instructor): {call.excinfo.exconly() if call.excinfo else report.longreprtext}"
+        item.config.stash[RESULTS].cases.append(CaseResult(
+            exercise=exercise, function=function, case=case.label, number=item.obj.__number__,
+            visibility=case.visibility, max_score=float(item.obj.__weight__), passed=report.passed,
+            status=status, feedback=feedback, hint=hint, seconds=round(call.duration, 4)))
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    config = session.config
+    for grader in config.stash[GRADERS].values():
+        grader.close()
+    results = config.stash.get(RESULTS, None)
+    if results is None:
+        return
+    results.execution_time = time.perf_counter() - config.stash[STARTED]
+    path = config.getoption("mechgrade_results")
+    if path:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        Path(path).write_text(json.dumps(results.to_gradescope(), indent=2))

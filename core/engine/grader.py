@@ -1,0 +1,123 @@
+"""What a grader test calls: run one case in the student worker, compare with the key, and
+fail with feedback that names the mistake.
+
+``case_tests`` turns a check function into one pytest test per case of the lesson spec, each
+carrying gradescope-utils' ``weight``, ``visibility``, ``number`` and ``tags`` attributes.
+"""
+
+from __future__ import annotations
+
+import inspect
+from functools import cached_property
+from pathlib import Path
+from typing import Any, Callable
+
+from gradescope_utils.autograder_utils.decorators import number, tags, visibility, weight
+
+from mechgrade.engine.compare import compare, structural_hint
+from mechgrade.engine.key import AnswerKey
+from mechgrade.engine.mutants import load_catalogue
+from mechgrade.engine.runner import Outcome, StudentWorker
+from mechgrade.spec import Case, Exercise, Function, Lesson, load_lesson
+
+
+class CaseFailed(AssertionError):
+    """A graded case did not pass; ``feedback`` and ``hint`` go to the student."""
+
+    def __init__(self, feedback: str, hint: str | None = None):
+        super().__init__(feedback + (f"\nHint: {hint}" if hint else ""))
+        self.feedback, self.hint = feedback, hint
+
+
+def output_dims(lesson: str, exercise: str, function: str) -> Any:
+    """TransformerLens dimension names from the reference's jaxtyping return annotation."""
+    import importlib
+
+    fn = getattr(importlib.import_module(f"mechgrade.reference.{lesson}.{exercise}"), function)
+    return _dims(inspect.signature(fn).return_annotation)
+
+
+def _dims(ann: Any) -> Any:
+    if hasattr(ann, "dim_str"):
+        return [d if d.isidentifier() else "pos" for d in ann.dim_str.split()] if ann.dim_str else []
+    args = getattr(ann, "__args__", None)
+    if getattr(ann, "__origin__", None) is tuple and args:
+        return [_dims(a) for a in args]
+    return None
+
+
+class Grader:
+    """One per (lesson, workspace) in a pytest session: owns the worker and the answer key."""
+
+    def __init__(self, lesson: Lesson, workspace: Path, model_spec: str, mem_mb: int = 2048):
+        self.lesson, self.workspace, self.model_spec = lesson, Path(workspace), model_spec
+        self.mem_mb = mem_mb
+        self.hints = {m.name: m.hint for m in load_catalogue(lesson.id).mutants}
+
+    @cached_property
+    def key(self) -> AnswerKey:
+        return AnswerKey(self.lesson, self.model_spec)
+
+    @cached_property
+    def worker(self) -> StudentWorker:
+        return StudentWorker(self.workspace, lesson=self.lesson.id, model_spec=self.model_spec, mem_mb=self.mem_mb)
+
+    def close(self) -> None:
+        if "worker" in self.__dict__:
+            self.worker.stop()
+        if "key" in self.__dict__ and self.key.dirty:
+            try:
+                self.key.save()
+            except OSError:  # a read-only cache only costs the next run some time
+                pass
+
+    def run(self, exercise: Exercise, function: Function, case: Case) -> Outcome:
+        return self.worker.call(exercise.id, function.name, function.builder, case.params, function.timeout_s)
+
+    def check(self, exercise: Exercise, function: Function, case: Case) -> Any:
+        """Return the student's output if it matches the key; raise ``CaseFailed`` otherwise."""
+        entry = self.key.entry(exercise, function, case)
+        outcome = self.run(exercise, function, case)
+        if not outcome.ok:
+            raise CaseFailed(outcome.message)
+        expected = entry["expected"]
+        dims = output_dims(self.lesson.id, exercise.id, function.name)
+        verdict = compare(outcome.value, expected, atol=function.atol, rtol=function.rtol, dims=dims)
+        if not verdict.passed:
+            raise CaseFailed(verdict.message, self.diagnose(outcome.value, entry, function, dims))
+        if outcome.hooks_left:
+            raise CaseFailed(f"{outcome.hooks_left} hook(s) were still attached to the model after {function.name} returned "
+                             "(they were removed before the next case)", self.hints.get("hooks-left-attached"))
+        if outcome.model_modified:
+            raise CaseFailed(f"{function.name} changed the model's weights or attributes (restored before the next case); "
+                             "work on copies, never on the model's own tensors")
+        return outcome.value
+
+    def diagnose(self, got: Any, entry: dict, function: Function, dims: Any) -> str | None:
+        for name, value in entry["mutants"].items():
+            if compare(got, value, atol=function.atol, rtol=function.rtol, dims=dims).passed:
+                return self.hints.get(name)
+        return structural_hint(got, entry["expected"], atol=function.atol, rtol=function.rtol, dims=dims)
+
+
+def default_check(grader: Grader, exercise: Exercise, function: Function, case: Case) -> None:
+    grader.check(exercise, function, case)
+
+
+def case_tests(lesson_id: str, target: str, check: Callable[..., None] = default_check) -> dict[str, Callable]:
+    """One test function per case of ``target`` ('exercise.function'), for a grader module's
+    globals. ``check(grader, exercise, function, case)`` raises ``CaseFailed`` to fail a case."""
+    lesson = load_lesson(lesson_id)
+    exercise, function = lesson.functions[target]
+    tests = {}
+    for case in function.cases:
+        def test(mechgrade_grader: Grader, case: Case = case) -> None:
+            check(mechgrade_grader, exercise, function, case)
+
+        name = f"test_{function.name}__{case.visibility}_{case.index}"
+        test.__name__ = test.__qualname__ = name
+        test.__doc__ = f"{target} [{case.label}]: {case.points:g} points"
+        test.__mechgrade_case__ = (lesson_id, exercise.id, function.name, case)
+        gs_visibility = "visible" if case.visibility == "public" else "after_published"
+        tests[name] = weight(case.points)(visibility(gs_visibility)(number(case.number)(tags(exercise.id, function.name)(test))))
+    return tests

@@ -1,0 +1,129 @@
+"""The answer key: the reference's output for every case, and every catalogued mutant's
+output (so a wrong answer can be matched to the mistake that produces it).
+
+Computed in the trusted process, once per (lesson, model weights, lesson source), and stored
+as one safetensors file (tensors + a JSON tree, never pickle): shipped with the package for
+the embedded model's public cases, otherwise cached under the user cache directory. With a
+warm key, ``check`` never boots a model in the grading process.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import os
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from mechgrade import __version__
+from mechgrade.engine.codec import encode, from_bytes, to_bytes, decode
+from mechgrade.engine.mutants import load_catalogue, mutant_module
+from mechgrade.models.loader import weights_fingerprint
+from mechgrade.models.spec import resolve
+from mechgrade.spec import Case, Exercise, Function, Lesson, lesson_dir
+
+
+def cache_root() -> Path:
+    base = os.environ.get("MECHGRADE_CACHE_DIR") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "mechgrade")
+    return Path(base)
+
+
+def source_fingerprint(lesson: str) -> str:
+    """Everything that determines the key besides the weights: reference, builders, spec, mutants."""
+    h = hashlib.sha256(__version__.encode())
+    ref_dir = Path(importlib.import_module(f"mechgrade.reference.{lesson}").__file__).parent
+    for path in sorted(ref_dir.glob("*.py")) + sorted(lesson_dir(lesson).glob("*.py")) + sorted(lesson_dir(lesson).glob("*.toml")):
+        h.update(path.name.encode() + path.read_bytes())
+    return h.hexdigest()[:16]
+
+
+def roundtrip(value: Any) -> Any:
+    """What the grader would see had ``value`` crossed the process boundary."""
+    tree, tensors = encode(value)
+    return decode(tree, {k: v.clone() for k, v in tensors.items()})
+
+
+class AnswerKey:
+    """Expected outputs (and mutant outputs) per case, computed lazily and persisted."""
+
+    def __init__(self, lesson: Lesson, model_spec: str):
+        self.lesson = lesson
+        self.model_spec = model_spec
+        self.source = resolve(model_spec)
+        self.id = f"{self.source.kind if self.source.kind == 'embedded' else 'model'}-{weights_fingerprint(self.source)}-{source_fingerprint(lesson.id)}"
+        self.entries: dict[str, Any] = {}
+        self.dirty = False
+        for path in (self.shipped_path, self.cache_path):
+            if path.exists():
+                self.entries.update(from_bytes(path.read_bytes()))
+
+    @property
+    def shipped_path(self) -> Path:
+        return lesson_dir(self.lesson.id) / "keys" / f"{self.id}.safetensors"
+
+    @property
+    def cache_path(self) -> Path:
+        return cache_root() / "keys" / self.lesson.id / f"{self.id}.safetensors"
+
+    @cached_property
+    def model(self):
+        from mechgrade.models.loader import load_model
+
+        return load_model(self.model_spec)
+
+    def entry(self, exercise: Exercise, function: Function, case: Case) -> dict[str, Any]:
+        """{"expected": value, "mutants": {name: value}} for one case (computed if missing)."""
+        if case.number not in self.entries:
+            self.entries[case.number] = self._compute(exercise, function, case)
+            self.dirty = True
+        return self.entries[case.number]
+
+    def _compute(self, exercise: Exercise, function: Function, case: Case) -> dict[str, Any]:
+        from mechgrade.exercises import load_builders
+
+        build = load_builders(self.lesson.id)
+        reference = importlib.import_module(f"mechgrade.reference.{self.lesson.id}.{exercise.id}")
+        expected = roundtrip(getattr(reference, function.name)(**build(self.model, function.builder, case.params)))
+        mutants: dict[str, Any] = {}
+        for mutant in load_catalogue(self.lesson.id).for_function(exercise.id, function.name):
+            fn = getattr(mutant_module(self.lesson.id, mutant), function.name)
+            try:
+                mutants[mutant.name] = roundtrip(fn(**build(self.model, function.builder, case.params)))
+            except Exception:  # a mutant that crashes on this case needs no value to be recognised
+                continue
+            finally:
+                self.model.reset_hooks()
+        return {"expected": expected, "mutants": mutants}
+
+    def save(self, path: Path | None = None, *, only: set[str] | None = None) -> Path:
+        path = path or self.cache_path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        data = {k: v for k, v in self.entries.items() if only is None or k in only}
+        tree, tensors = encode(data)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_bytes(to_bytes(tree, tensors))
+        tmp.replace(path)
+        self.dirty = False
+        return path
+
+
+def build_shipped_key(lesson: Lesson) -> Path:
+    """Precompute the embedded model's public cases into the package (run after any change)."""
+    key = AnswerKey(lesson, "embedded")
+    public = set()
+    for exercise, function, case in lesson.iter_cases():
+        key.entry(exercise, function, case)
+        public.add(case.number)
+    for old in key.shipped_path.parent.glob("*.safetensors"):
+        old.unlink()
+    return key.save(key.shipped_path, only=public)
+
+
+if __name__ == "__main__":
+    import sys
+
+    from mechgrade.spec import load_lesson
+
+    print(build_shipped_key(load_lesson(sys.argv[1] if len(sys.argv) > 1 else "lesson27")))

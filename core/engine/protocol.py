@@ -1,0 +1,41 @@
+"""The wire format between the grading process and the student worker.
+
+Requests: one JSON line on the worker's stdin. Responses: one JSON line on a dedicated pipe,
+then ``blob_len`` bytes of safetensors (see ``codec``). Student code shares the worker's
+stdout and stderr, never this pipe's framing: anything it prints is captured, not parsed.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict
+
+FailureKind = Literal[
+    "import_error", "missing_function", "signature", "not_implemented", "exception",
+    "exit", "bad_output", "timeout", "crashed", "builder",
+]
+
+
+class CallRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    id: int
+    module: str
+    function: str
+    builder: str
+    params: dict[str, Any]
+
+
+class CallResponse(BaseModel):
+    """What the worker reports about one call; ``value`` is decoded separately from the blob."""
+
+    model_config = ConfigDict(extra="forbid")
+    id: int
+    ok: bool
+    failure: FailureKind | None = None
+    message: str = ""
+    stdout: str = ""
+    hooks_left: int = 0
+    model_modified: bool = False
+    seconds: float = 0.0
+    blob_len: int = 0

@@ -1,0 +1,100 @@
+"""The results model: lesson -> exercise -> case. Every renderer (terminal table, JSON,
+Gradescope results.json) reads this one model; scores are computed, never stored twice."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, computed_field
+
+Status = Literal["passed", "failed", "error"]
+GradescopeVisibility = Literal["visible", "hidden", "after_due_date", "after_published"]
+
+
+class CaseResult(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    exercise: str
+    function: str
+    case: str = Field(description="'public 1', 'hidden 2', ...")
+    number: str
+    visibility: Literal["public", "hidden"]
+    max_score: float
+    passed: bool
+    status: Status
+    feedback: str = ""
+    hint: str | None = None
+    seconds: float = 0.0
+
+    @computed_field
+    @property
+    def score(self) -> float:
+        return self.max_score if self.passed else 0.0
+
+    @property
+    def name(self) -> str:
+        return f"{self.exercise}.{self.function} [{self.case}]"
+
+    @property
+    def output(self) -> str:
+        lines = [self.feedback] if self.feedback else []
+        if self.hint:
+            lines.append(f"Hint: {self.hint}")
+        return "\n".join(lines) if lines else "Passed."
+
+
+class ExerciseSummary(BaseModel):
+    exercise: str
+    score: float
+    max_score: float
+    passed: int
+    total: int
+
+
+class GradingResult(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    lesson: str
+    model: str
+    workspace: str
+    cases: list[CaseResult] = Field(default_factory=list)
+    execution_time: float = 0.0
+
+    @computed_field
+    @property
+    def score(self) -> float:
+        return round(sum(c.score for c in self.cases), 4)
+
+    @computed_field
+    @property
+    def max_score(self) -> float:
+        return round(sum(c.max_score for c in self.cases), 4)
+
+    @property
+    def all_passed(self) -> bool:
+        return all(c.passed for c in self.cases)
+
+    def exercises(self) -> list[ExerciseSummary]:
+        order: dict[str, list[CaseResult]] = {}
+        for c in self.cases:
+            order.setdefault(c.exercise, []).append(c)
+        return [ExerciseSummary(exercise=e, score=sum(c.score for c in cs), max_score=sum(c.max_score for c in cs),
+                                passed=sum(c.passed for c in cs), total=len(cs)) for e, cs in order.items()]
+
+    def to_gradescope(self, *, hidden_visibility: GradescopeVisibility = "after_published") -> dict:
+        """Gradescope's results.json: https://gradescope-autograders.readthedocs.io/en/latest/specs/"""
+        tests = [{
+            "name": c.name,
+            "number": c.number,
+            "score": c.score,
+            "max_score": c.max_score,
+            "status": "passed" if c.passed else "failed",
+            "output": c.output,
+            "visibility": "visible" if c.visibility == "public" else hidden_visibility,
+            "tags": [c.exercise, c.function],
+        } for c in self.cases]
+        return {
+            "score": self.score,
+            "execution_time": round(self.execution_time, 3),
+            "output": f"{self.lesson} on model '{self.model}': {self.score:g} / {self.max_score:g} points.",
+            "visibility": "visible",
+            "tests": tests,
+        }

@@ -1,0 +1,167 @@
+"""The grading side of the isolation boundary: start, talk to, time out and restart the
+student worker. Nothing here imports student code or unpickles anything it sends."""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from mechgrade.engine.codec import from_bytes
+from mechgrade.engine.protocol import CallRequest, CallResponse, FailureKind
+from mechgrade.errors import MechgradeError
+
+BOOT_TIMEOUT_S = 180.0
+
+
+class Outcome(BaseModel):
+    """One student call as the grader sees it: a decoded value, or a failure with a reason."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+    ok: bool
+    value: Any = None
+    failure: FailureKind | None = None
+    message: str = ""
+    stdout: str = ""
+    hooks_left: int = 0
+    model_modified: bool = False
+    seconds: float = 0.0
+
+
+class WorkerDied(Exception):
+    pass
+
+
+class StudentWorker:
+    """A long-lived worker process for one workspace; restarted after a timeout or crash."""
+
+    def __init__(self, workspace: Path, *, lesson: str, model_spec: str, mem_mb: int = 2048):
+        self.workspace = Path(workspace).resolve()
+        self.lesson, self.model_spec, self.mem_mb = lesson, model_spec, mem_mb
+        self.proc: subprocess.Popen | None = None
+        self._next_id = 0
+        self.restarts = 0
+
+    # -- process management ----------------------------------------------------------------
+    def start(self) -> None:
+        r, w = os.pipe()
+        self._cwd = tempfile.TemporaryDirectory(prefix="mechgrade-worker-")
+        self._log = open(Path(self._cwd.name) / "worker.log", "w+b")
+        cmd = [sys.executable, "-I", "-m", "mechgrade.engine.worker", "--workspace", str(self.workspace),
+               "--lesson", self.lesson, "--model", self.model_spec, "--mem-mb", str(self.mem_mb), "--resp-fd", str(w)]
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST")}
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=self._log, stderr=subprocess.STDOUT,
+                                     pass_fds=(w,), cwd=self._cwd.name, env=env, start_new_session=True)
+        os.close(w)
+        self._resp = r
+        self._buf = b""
+        try:
+            header = self._read_header(time.monotonic() + BOOT_TIMEOUT_S)
+        except WorkerDied as err:
+            tail = self._log_tail()
+            self.stop()
+            raise MechgradeError(f"The grading worker could not start: {err}. {tail}") from None
+        if not header.get("ready"):
+            self.stop()
+            raise MechgradeError("The grading worker sent an unexpected greeting.")
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+            self.proc.wait()
+            self.proc = None
+            os.close(self._resp)
+            self._log.close()
+            self._cwd.cleanup()
+
+    def __enter__(self) -> "StudentWorker":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def _log_tail(self) -> str:
+        try:
+            self._log.seek(0)
+            lines = self._log.read().decode(errors="replace").strip().splitlines()
+            return lines[-1] if lines else ""
+        except (OSError, ValueError):
+            return ""
+
+    # -- framing -----------------------------------------------------------------------------
+    def _fill(self, deadline: float) -> None:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError
+        ready, _, _ = select.select([self._resp], [], [], left)
+        if not ready:
+            raise TimeoutError
+        chunk = os.read(self._resp, 1 << 20)
+        if not chunk:
+            raise WorkerDied("the worker process exited")
+        self._buf += chunk
+
+    def _read_header(self, deadline: float) -> dict:
+        while b"\n" not in self._buf:
+            self._fill(deadline)
+        line, self._buf = self._buf.split(b"\n", 1)
+        return json.loads(line)
+
+    def _read_blob(self, n: int, deadline: float) -> bytes:
+        while len(self._buf) < n:
+            self._fill(deadline)
+        blob, self._buf = self._buf[:n], self._buf[n:]
+        return blob
+
+    # -- calls ----------------------------------------------------------------------------------
+    def call(self, module: str, function: str, builder: str, params: dict, timeout_s: float) -> Outcome:
+        if self.proc is None:
+            self.start()
+        self._next_id += 1
+        req = CallRequest(id=self._next_id, module=module, function=function, builder=builder, params=params)
+        deadline = time.monotonic() + timeout_s
+        start = time.monotonic()
+        try:
+            self.proc.stdin.write((req.model_dump_json() + "\n").encode())
+            self.proc.stdin.flush()
+            header = CallResponse.model_validate(self._read_header(deadline))
+            blob = self._read_blob(header.blob_len, deadline)
+        except TimeoutError:
+            self._restart()
+            return Outcome(ok=False, failure="timeout", seconds=timeout_s,
+                           message=f"{function} did not return within {timeout_s:g} s (an endless loop, or far too much work?); it was stopped")
+        except (WorkerDied, BrokenPipeError, json.JSONDecodeError, ValueError) as err:
+            code = self.proc.poll() if self.proc else None
+            self._restart()
+            why = "ran out of memory or was killed" if code is not None and code < 0 else f"exited (status {code})"
+            if isinstance(err, (json.JSONDecodeError, ValueError)):
+                why = "wrote garbage over the grading channel"
+            return Outcome(ok=False, failure="crashed", seconds=round(time.monotonic() - start, 3),
+                           message=f"the worker running {function} {why}, e.g. through os._exit() or a memory blow-up")
+        if header.id != req.id:
+            self._restart()
+            return Outcome(ok=False, failure="crashed", message=f"the worker answered out of turn while running {function}")
+        value = None
+        if header.ok:
+            try:
+                value = from_bytes(blob)
+            except Exception:  # malformed blob: whatever was sent, it is not a valid answer
+                return Outcome(ok=False, failure="bad_output", message=f"{function}'s output could not be decoded")
+        return Outcome(ok=header.ok, value=value, failure=header.failure, message=header.message, stdout=header.stdout,
+                       hooks_left=header.hooks_left, model_modified=header.model_modified, seconds=header.seconds)
+
+    def _restart(self) -> None:
+        self.stop()
+        self.restarts += 1  # started lazily by the next call

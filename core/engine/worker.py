@@ -1,0 +1,177 @@
+"""The student worker: the only process that imports or calls student code.
+
+Started by ``mechgrade.engine.runner.StudentWorker`` as ``python -I -m mechgrade.engine.worker``.
+It boots its own copy of the model *before* importing any student module, then answers
+requests one at a time: build the case's inputs (trusted lesson code), call the student's
+function, and send back plain data. After every call it removes leftover hooks and restores
+the model if the call changed it, so one case cannot leak into the next. A memory limit
+(address space above the post-boot baseline) applies to everything student code allocates.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import importlib
+import importlib.util
+import inspect
+import io
+import json
+import os
+import resource
+import sys
+import time
+import traceback
+from pathlib import Path
+
+MAX_STDOUT = 2000
+
+
+def _vm_bytes() -> int:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmSize:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+def _where(exc: BaseException, workspace: Path) -> str:
+    """'file.py, line N' of the innermost frame in the student's workspace, if any."""
+    if isinstance(exc, SyntaxError) and exc.filename:
+        return f"{Path(exc.filename).name}, line {exc.lineno}"
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if Path(f.filename).parent == workspace]
+    return f"{Path(frames[-1].filename).name}, line {frames[-1].lineno}" if frames else ""
+
+
+class Worker:
+    def __init__(self, workspace: Path, lesson: str, model_spec: str, mem_mb: int, resp_fd: int):
+        from mechgrade.exercises import load_builders
+        from mechgrade.models import load_model
+
+        self.workspace = workspace
+        self.model = load_model(model_spec)
+        self.build = load_builders(lesson)
+        self.resp = os.fdopen(resp_fd, "wb", buffering=0)
+        self.tensors = [t for t in self.model.parameters()] + [t for t in self.model.buffers()]
+        self.snapshot = [t.detach().clone() for t in self.tensors]
+        self.attrs = set(vars(self.model))
+        self.modules: dict[str, object] = {}
+        sys.path.insert(0, str(workspace))
+        if mem_mb > 0:
+            limit = _vm_bytes() + mem_mb * 1024 * 1024
+            resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+    # -- student code ----------------------------------------------------------------------
+    def _module(self, name: str):
+        if name not in self.modules:
+            path = self.workspace / f"{name}.py"
+            if not path.is_file():
+                raise FileNotFoundError(f"{path.name} is missing from the workspace {self.workspace}")
+            spec = importlib.util.spec_from_file_location(name, path)
+            module = importlib.util.module_from_spec(spec)
+            sys.modules[name] = module
+            try:
+                spec.loader.exec_module(module)
+            except BaseException:
+                sys.modules.pop(name, None)
+                raise
+            self.modules[name] = module
+        return self.modules[name]
+
+    def _hook_count(self) -> int:
+        return sum(len(m._forward_hooks) + len(m._backward_hooks) for m in self.model.modules()
+                   if type(m).__name__ == "HookPoint")
+
+    def _restore(self) -> bool:
+        """Undo anything a call did to the shared model; True if there was something to undo."""
+        import torch
+
+        modified = set(vars(self.model)) != self.attrs
+        with torch.no_grad():
+            for t, saved in zip(self.tensors, self.snapshot):
+                if t.shape != saved.shape or not torch.equal(t, saved):
+                    modified = True
+                    t.data = saved.clone()
+        for extra in set(vars(self.model)) - self.attrs:
+            delattr(self.model, extra)
+        return modified
+
+    def call(self, req: dict) -> tuple[dict, bytes]:
+        from mechgrade.engine.codec import EncodeError, encode, to_bytes
+
+        start = time.perf_counter()
+        out: dict = {"id": req["id"], "ok": False}
+        blob = b""
+        captured = io.StringIO()
+        try:
+            try:
+                kwargs = self.build(self.model, req["builder"], req["params"])
+            except Exception as err:  # trusted code: a lesson bug, reported as such
+                out.update(failure="builder", message=f"building the inputs failed (lesson bug, not yours): {err!r}")
+                return out, blob
+            stage = "import"
+            try:
+                module = self._module(req["module"])
+                fn = getattr(module, req["function"], None)
+                if not callable(fn):
+                    out.update(failure="missing_function", message=f"{req['module']}.py defines no function {req['function']}")
+                    return out, blob
+                try:
+                    inspect.signature(fn).bind(**kwargs)
+                except TypeError as err:
+                    out.update(failure="signature", message=f"{req['function']}{inspect.signature(fn)} cannot be called with ({', '.join(kwargs)}): {err}")
+                    return out, blob
+                stage = "call"
+                with contextlib.redirect_stdout(captured), contextlib.redirect_stderr(captured):
+                    value = fn(**kwargs)
+            except SystemExit as err:
+                out.update(failure="exit", message=f"your code called sys.exit({err.code!r}) during the {stage}")
+                return out, blob
+            except NotImplementedError as err:
+                out.update(failure="not_implemented", message=f"{req['function']} is not implemented yet ({err})")
+                return out, blob
+            except BaseException as err:
+                where = _where(err, self.workspace)
+                kind = "import_error" if stage == "import" else "exception"
+                what = f"{req['module']}.py failed to import" if stage == "import" else f"{req['function']} raised"
+                out.update(failure=kind, message=f"{what}: {type(err).__name__}: {err}" + (f" ({where})" if where else ""))
+                return out, blob
+            try:
+                tree, tensors = encode(value)
+                blob = to_bytes(tree, tensors)
+                out["ok"] = True
+            except EncodeError as err:
+                out.update(failure="bad_output", message=f"{req['function']} returned something that is not plain data: {err}")
+        finally:
+            out["stdout"] = captured.getvalue()[:MAX_STDOUT]
+            out["hooks_left"] = self._hook_count()
+            if out["hooks_left"]:
+                self.model.reset_hooks()
+            out["model_modified"] = self._restore()
+            out["seconds"] = round(time.perf_counter() - start, 4)
+            out["blob_len"] = len(blob)
+        return out, blob
+
+    def send(self, header: dict, blob: bytes = b"") -> None:
+        self.resp.write(json.dumps(header).encode() + b"\n" + blob)
+
+    def serve(self) -> None:
+        self.send({"ready": True})
+        for line in sys.stdin:
+            header, blob = self.call(json.loads(line))
+            self.send(header, blob)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--workspace", type=Path, required=True)
+    ap.add_argument("--lesson", required=True)
+    ap.add_argument("--model", required=True)
+    ap.add_argument("--mem-mb", type=int, default=2048)
+    ap.add_argument("--resp-fd", type=int, required=True)
+    args = ap.parse_args()
+    Worker(args.workspace.resolve(), args.lesson, args.model, args.mem_mb, args.resp_fd).serve()
+
+
+if __name__ == "__main__":
+    main()

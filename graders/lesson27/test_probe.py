@@ -1,0 +1,7 @@
+"""Graders for probe.py: one test per case in lesson.toml (points, visibility, numbers there)."""
+
+from mechgrade.engine.grader import case_tests
+
+
+globals().update(case_tests("lesson27", "probe.train_linear_probe"))
+globals().update(case_tests("lesson27", "probe.probe_accuracy"))
