@@ -1,0 +1,52 @@
+"""`mechgrade check`."""
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from mechgrade.cli.common import guard
+
+
+@click.command("check")
+@click.argument("lesson")
+@click.option("--path", "path", type=click.Path(path_type=Path), default=None, help="Workspace folder (default ./LESSON).")
+@click.option("--model", "model_spec", default=None, help="embedded (default), gpt2, or a local model directory.")
+@click.option("-e", "--exercise", "exercises", multiple=True, help="Check only this exercise (repeatable).")
+@click.option("--results", "results_path", type=click.Path(path_type=Path), default=None, help="Write Gradescope results.json here.")
+@click.option("--json", "as_json", is_flag=True, help="Print the results.json to stdout instead of a table.")
+@click.option("--hidden", is_flag=True, help="Also run the hidden cases (instructors).")
+@guard
+def check(lesson: str, path: Path | None, model_spec: str | None, exercises: tuple[str, ...],
+          results_path: Path | None, as_json: bool, hidden: bool) -> None:
+    """Grade your LESSON workspace: points per case, and what is wrong where a case fails.
+
+    Exit status 0 when every case passed, 1 when some failed, 2 on a usage error."""
+    from rich.console import Console
+
+    from mechgrade.engine.session import check_workspace
+    from mechgrade.render.terminal import render
+
+    console = Console(stderr=as_json)
+    path = path or Path(lesson)
+    show_progress = console.is_terminal and not as_json
+    if show_progress:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+        bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), console=console, transient=True)
+        task = bar.add_task("collecting graders", total=None)
+
+        def progress(what: str, done: int, total: int) -> None:
+            bar.update(task, description=what, completed=done, total=total)
+
+        with bar:
+            result = check_workspace(lesson, path, model=model_spec, exercises=exercises, hidden=hidden,
+                                     results_path=results_path, progress=progress)
+    else:
+        result = check_workspace(lesson, path, model=model_spec, exercises=exercises, hidden=hidden, results_path=results_path)
+    if as_json:
+        click.echo(json.dumps(result.to_gradescope(), indent=2))
+    else:
+        render(result, console)
+    sys.exit(0 if result.all_passed else 1)

@@ -1,0 +1,33 @@
+"""The ``mechgrade`` command: a thin click layer over the library.
+
+Command modules import only click at import time, so ``--help`` and ``list`` stay fast;
+domain errors become one-line messages here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import click
+
+from mechgrade import __version__
+from mechgrade.cli import check, list_cmd, models, start
+from mechgrade.cli.common import run_guarded
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="mechgrade")
+def cli() -> None:
+    """Auto-graded mechanistic interpretability exercises on TransformerLens.
+
+    Start a lesson with `mechgrade start lesson27`, fill in the TODOs, then
+    `mechgrade check lesson27` for points and feedback.
+    """
+
+
+cli.add_command(list_cmd.list_lessons)
+cli.add_command(models.models)
+cli.add_command(start.start)
+cli.add_command(check.check)
+
+
+def main() -> None:
+    run_guarded(cli)

@@ -1,0 +1,28 @@
+"""`mechgrade start`."""
+
+from pathlib import Path
+
+import click
+
+from mechgrade.cli.common import guard
+
+
+@click.command("start")
+@click.argument("lesson")
+@click.argument("directory", required=False, type=click.Path(path_type=Path))
+@click.option("--solutions", is_flag=True, help="Fill in the reference solutions (instructors, demos).")
+@click.option("--force", is_flag=True, help="Write into a non-empty directory; replaced files are kept as .bak copies.")
+@click.option("--model", "model_spec", default=None, help="Model the instructions describe (default: embedded).")
+@guard
+def start(lesson: str, directory: Path | None, solutions: bool, force: bool, model_spec: str | None) -> None:
+    """Create a workspace for LESSON in DIRECTORY (default ./LESSON): stubs and instructions."""
+    from mechgrade.models.spec import spec_from_env
+    from mechgrade.spec import load_lesson
+    from mechgrade.workspace import create_workspace
+
+    spec = load_lesson(lesson)
+    directory = directory or Path(lesson)
+    written = create_workspace(spec, directory, solutions=solutions, force=force, model_spec=spec_from_env(model_spec))
+    click.echo(f"Created {directory}/ with {', '.join(p.name for p in written)}.")
+    click.echo(f"Read {directory}/README.md, fill in the TODOs, then run: mechgrade check {lesson}"
+               + (f" --path {directory}" if directory != Path(lesson) else ""))

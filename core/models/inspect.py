@@ -1,0 +1,72 @@
+"""What ``mechgrade models --inspect SPEC`` prints: architecture, provenance, and the
+induction circuit measured with the lesson's own definitions."""
+
+from __future__ import annotations
+
+import json
+
+import torch
+
+from mechgrade.models.loader import load_model
+from mechgrade.models.spec import resolve
+
+SEQ_LENS = (8, 16, 32, 64)
+
+
+def head_scores(model, seq_len: int, batch: int = 8, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """(prev_token_scores, induction_scores), both [layer, head], on repeated random tokens."""
+    from mechgrade.reference.lesson27.induction import generate_repeated_tokens, induction_scores, prev_token_scores
+
+    tokens = generate_repeated_tokens(model, seq_len, batch, seed)
+    with torch.no_grad():
+        _, cache = model.run_with_cache(tokens, names_filter=lambda n: n.endswith("hook_pattern"))
+    return prev_token_scores(cache), induction_scores(cache, seq_len)
+
+
+def half_losses(model, seq_len: int, batch: int = 8, seed: int = 0, ablate: tuple[int, int] | None = None) -> tuple[float, float]:
+    """Mean next-token loss on the first and the repeated half; ``ablate=(layer, head)`` zeroes
+    that head's ``hook_z`` (zero-ablation)."""
+    from mechgrade.reference.lesson27.induction import generate_repeated_tokens
+
+    tokens = generate_repeated_tokens(model, seq_len, batch, seed)
+    hooks = []
+    if ablate is not None:
+        layer, head = ablate
+
+        def zero(z, hook):
+            z[:, :, head, :] = 0.0
+            return z
+
+        hooks = [(f"blocks.{layer}.attn.hook_z", zero)]
+    with torch.no_grad():
+        logits = model.run_with_hooks(tokens, fwd_hooks=hooks)
+    logp = logits.log_softmax(-1)[:, :-1].gather(-1, tokens[:, 1:, None])[..., 0]  # batch pos-1
+    # Predictions of first-half tokens 2..seq_len, and of the whole repeated half.
+    return float(-logp[:, 1:seq_len].mean()), float(-logp[:, seq_len:].mean())
+
+
+def describe(spec: str) -> str:
+    source = resolve(spec)
+    model = load_model(spec)
+    cfg = model.cfg
+    n_params = sum(p.numel() for p in model.parameters())
+    lines = [
+        f"model: {spec} ({source.kind}) from {source.directory or source.repo_id}",
+        f"architecture: {cfg.n_layers} layers, {cfg.n_heads} heads of d_head {cfg.d_head}, d_model {cfg.d_model}, "
+        f"d_mlp {cfg.d_mlp}, d_vocab {cfg.d_vocab}, n_ctx {cfg.n_ctx}, {n_params / 1e6:.2f}M parameters (as booted)",
+    ]
+    log_path = source.directory / "training_log.json" if source.directory else None
+    if log_path is not None and log_path.exists():
+        log = json.loads(log_path.read_text())
+        lines.append(f"trained by: {log.get('recipe', 'training/train_embedded.py')}, seed {log['seed']}, "
+                     f"{log['train_time_s'] / 60:.1f} min on {log['threads']} CPU thread(s); targets met at stage-2 step {log['solved_at_step']}")
+    prev, _ = head_scores(model, 32)
+    lp, hp = divmod(int(prev.argmax()), cfg.n_heads)
+    lines.append(f"previous-token head: L{lp}H{hp}, score {float(prev.max()):.3f}")
+    for seq_len in SEQ_LENS:
+        _, ind = head_scores(model, seq_len)
+        li, hi = divmod(int(ind.argmax()), cfg.n_heads)
+        first, second = half_losses(model, seq_len)
+        lines.append(f"seq_len {seq_len:>2}: induction head L{li}H{hi} score {float(ind.max()):.3f}; "
+                     f"loss first half {first:.2f}, repeated half {second:.2f}")
+    return "\n".join(lines)

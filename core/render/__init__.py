@@ -1,0 +1,1 @@
+"""Renderers of the results model (terminal, JSON); each reads ``GradingResult`` only."""

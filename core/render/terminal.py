@@ -1,0 +1,33 @@
+"""The rich terminal report of ``mechgrade check``."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from mechgrade.engine.results import GradingResult
+
+STATUS = {"passed": ("PASS", "green"), "failed": ("FAIL", "red"), "error": ("ERROR", "magenta")}
+
+
+def render(result: GradingResult, console: Console) -> None:
+    table = Table(title=f"{result.lesson} on model '{result.model}'", title_justify="left")
+    table.add_column("exercise")
+    table.add_column("function")
+    table.add_column("case")
+    table.add_column("points", justify="right")
+    table.add_column("status")
+    for c in result.cases:
+        label, style = STATUS[c.status]
+        table.add_row(c.exercise, c.function, c.case, f"{c.score:g}/{c.max_score:g}", Text(label, style=style))
+    console.print(table)
+    failures = [c for c in result.cases if not c.passed]
+    for c in failures:
+        console.print(Text(f"✗ {c.name}", style="bold red"))
+        console.print(Text(f"  {c.feedback}"))
+        if c.hint:
+            console.print(Text(f"  Hint: {c.hint}", style="yellow"))
+    by_ex = ", ".join(f"{e.exercise} {e.score:g}/{e.max_score:g}" for e in result.exercises())
+    style = "bold green" if result.all_passed else "bold"
+    console.print(Text(f"Total: {result.score:g} / {result.max_score:g} points ({by_ex}) in {result.execution_time:.1f} s", style=style))

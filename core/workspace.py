@@ -1,0 +1,62 @@
+"""Student workspaces: the lesson's stub modules plus a README of rendered instructions."""
+
+from __future__ import annotations
+
+import importlib
+import time
+from pathlib import Path
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+
+from mechgrade.errors import WorkspaceError
+from mechgrade.spec import Lesson, lesson_dir
+
+
+def module_sources(lesson: Lesson, *, solutions: bool = False) -> dict[str, str]:
+    """{"hooks.py": source, ...} from the stubs (or, for instructors, the reference)."""
+    package = "reference" if solutions else "student_template"
+    root = Path(importlib.import_module(f"mechgrade.{package}.{lesson.id}").__file__).parent
+    return {f"{e.id}.py": (root / f"{e.id}.py").read_text(encoding="utf-8") for e in lesson.exercises}
+
+
+def model_facts(model_spec: str) -> dict:
+    """What the instructions say about the model, from its config alone (no torch import)."""
+    import json
+
+    from mechgrade.models.spec import resolve
+
+    source = resolve(model_spec, allow_download=False) if model_spec else None
+    facts = {"spec": model_spec, "n_layers": "?", "n_heads": "?", "d_model": "?", "d_vocab": "?"}
+    if source is not None and source.directory is not None:
+        cfg = json.loads((source.directory / "config.json").read_text())
+        facts.update(n_layers=cfg.get("n_layer"), n_heads=cfg.get("n_head"), d_model=cfg.get("n_embd"), d_vocab=cfg.get("vocab_size"))
+    return facts
+
+
+def render_instructions(lesson: Lesson, model_spec: str = "embedded") -> str:
+    env = Environment(loader=FileSystemLoader(lesson_dir(lesson.id) / "templates"), undefined=StrictUndefined,
+                      keep_trailing_newline=True)
+    return env.get_template("README.md.j2").render(lesson=lesson, model=model_facts(model_spec))
+
+
+def create_workspace(lesson: Lesson, directory: Path, *, solutions: bool = False, force: bool = False,
+                     model_spec: str = "embedded") -> list[Path]:
+    """Write the workspace; refuse a non-empty directory unless ``force``. Never deletes: with
+    ``force``, a file that would be overwritten is first renamed to ``NAME.bak-<time>``."""
+    directory = Path(directory)
+    if directory.exists() and not directory.is_dir():
+        raise WorkspaceError(f"{directory} exists and is not a directory.")
+    if directory.exists() and any(directory.iterdir()) and not force:
+        raise WorkspaceError(f"{directory} is not empty; choose another directory, or pass --force (existing files are kept as .bak copies).")
+    directory.mkdir(parents=True, exist_ok=True)
+    files = dict(module_sources(lesson, solutions=solutions))
+    files["README.md"] = render_instructions(lesson, model_spec)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    written = []
+    for name, text in files.items():
+        path = directory / name
+        if path.exists():
+            path.rename(path.with_name(f"{name}.bak-{stamp}"))
+        path.write_text(text, encoding="utf-8")
+        written.append(path)
+    return written
