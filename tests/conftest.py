@@ -1,0 +1,74 @@
+"""Shared fixtures: the embedded model booted once, and workspaces built from the reference."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from mechgrade.spec import load_lesson
+from mechgrade.workspace import module_sources
+
+LESSON = "lesson27"
+
+
+@pytest.fixture(scope="session")
+def lesson():
+    return load_lesson(LESSON)
+
+
+@pytest.fixture(scope="session")
+def model():
+    from mechgrade.models import load_model
+
+    return load_model("embedded")
+
+
+def write_workspace(directory: Path, *, solutions: bool, overrides: dict[str, str] | None = None) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    for name, text in module_sources(load_lesson(LESSON), solutions=solutions).items():
+        (directory / name).write_text(text)
+    for name, text in (overrides or {}).items():
+        (directory / name).write_text(text)
+    return directory
+
+
+@pytest.fixture(scope="session")
+def reference_ws(tmp_path_factory) -> Path:
+    return write_workspace(tmp_path_factory.mktemp("reference"), solutions=True)
+
+
+@pytest.fixture(scope="session")
+def stub_ws(tmp_path_factory) -> Path:
+    return write_workspace(tmp_path_factory.mktemp("stubs"), solutions=False)
+
+
+@pytest.fixture
+def make_ws(tmp_path):
+    """make_ws(overrides) -> a reference workspace with some modules replaced."""
+
+    def make(overrides: dict[str, str]) -> Path:
+        return write_workspace(tmp_path / "ws", solutions=True, overrides=overrides)
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def tiny_gpt2_dir(tmp_path_factory) -> Path:
+    """A GPT-2-architecture checkpoint with random weights and GPT-2's full tokenizer, saved
+    locally: the real-GPT-2 code path without a download."""
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    from mechgrade.models.tokenizer import gpt2_tokenizer
+
+    path = tmp_path_factory.mktemp("tiny-gpt2")
+    cfg = GPT2Config(n_layer=2, n_head=4, n_embd=64, n_positions=256)
+    GPT2LMHeadModel(cfg).save_pretrained(path)
+    gpt2_tokenizer().save_pretrained(path)
+    return path
+
+
+def copy_tree(src: Path, dst: Path) -> Path:
+    shutil.copytree(src, dst)
+    return dst

@@ -1,0 +1,64 @@
+"""Stubs and reference share signatures, annotations and docstrings; stubs are stubs."""
+
+from __future__ import annotations
+
+import ast
+import importlib
+import inspect
+import subprocess
+import sys
+
+import pytest
+
+from mechgrade.workspace import render_instructions
+
+MODULES = ["hooks", "induction", "patching", "dla", "probe", "sae"]
+
+
+def public_functions(package: str, module: str) -> dict:
+    mod = importlib.import_module(f"mechgrade.{package}.lesson27.{module}")
+    return {n: f for n, f in vars(mod).items() if inspect.isfunction(f) and f.__module__ == mod.__name__ and not n.startswith("_")}
+
+
+@pytest.mark.parametrize("module", MODULES)
+def test_stub_matches_reference(module):
+    ref, stub = public_functions("reference", module), public_functions("student_template", module)
+    assert ref.keys() == stub.keys()
+    for name in ref:
+        assert str(inspect.signature(ref[name])) == str(inspect.signature(stub[name])), name
+        assert inspect.getdoc(ref[name]) == inspect.getdoc(stub[name]), name
+
+
+@pytest.mark.parametrize("module", MODULES)
+def test_stub_bodies_only_raise_not_implemented(module):
+    for name, fn in public_functions("student_template", module).items():
+        body = ast.parse(inspect.getsource(fn)).body[0].body
+        assert isinstance(body[0], ast.Expr) and isinstance(body[-1], ast.Raise) and len(body) == 2, name
+        with pytest.raises(NotImplementedError):
+            fn(*[None] * len(inspect.signature(fn).parameters))
+
+
+def test_return_annotations_use_transformerlens_dimension_names():
+    allowed = {"batch", "pos", "layer", "head", "head_index", "d_model", "d_vocab", "d_sae", "component", "n",
+               "1+2*seq_len", "query_pos", "key_pos", "d_head"}
+    for module in MODULES:
+        for name, fn in public_functions("reference", module).items():
+            text = str(inspect.signature(fn))
+            for dims in __import__("re").findall(r"'([^']*)'", text):
+                assert set(dims.split()) <= allowed, (name, dims)
+
+
+def test_stubs_import_without_torch_model_or_network():
+    code = ("import sys; import mechgrade.student_template.lesson27.hooks, mechgrade.student_template.lesson27.sae;"
+            "print('transformer_lens' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_instructions_render_for_every_exercise(lesson):
+    text = render_instructions(lesson, "embedded")
+    for i, exercise in enumerate(lesson.exercises, 1):
+        assert f"## {i}. " in text and f"`{exercise.id}.py`" in text
+        for function in exercise.functions:
+            assert f"`{function.name}(" in text, function.name
+    assert "**embedded** model (2 layers, 4 heads per layer" in text
