@@ -143,7 +143,10 @@ class StudentWorker:
             return Outcome(ok=False, failure="timeout", seconds=timeout_s,
                            message=f"{function} did not return within {timeout_s:g} s (an endless loop, or far too much work?); it was stopped")
         except (WorkerDied, BrokenPipeError, json.JSONDecodeError, ValueError) as err:
-            code = self.proc.poll() if self.proc else None
+            try:
+                code = self.proc.wait(timeout=2) if self.proc else None
+            except subprocess.TimeoutExpired:
+                code = None
             self._restart()
             why = "ran out of memory or was killed" if code is not None and code < 0 else f"exited (status {code})"
             if isinstance(err, (json.JSONDecodeError, ValueError)):
