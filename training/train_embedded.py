@@ -34,9 +34,6 @@ D_MODEL, N_HEAD = 128, 4
 D_HEAD = D_MODEL // N_HEAD
 
 
-FREEZABLE = {"attn0": "transformer.h.0.attn", "wpe": "transformer.wpe", "wte": "transformer.wte"}
-
-
 def make_config() -> GPT2Config:
     return GPT2Config(
         vocab_size=VOCAB,
@@ -124,17 +121,74 @@ def solved(ev: dict) -> bool:
     )
 
 
+def only_head(model: GPT2LMHeadModel, layer: int, head: int) -> list[torch.nn.Parameter]:
+    """The attention parameters of one layer, with gradients masked to one head's slices."""
+    attn = model.transformer.h[layer].attn
+    keep = torch.zeros(3 * D_MODEL, dtype=torch.bool)
+    for block in range(3):  # q, k, v column blocks of c_attn
+        keep[block * D_MODEL + head * D_HEAD: block * D_MODEL + (head + 1) * D_HEAD] = True
+    rows = torch.zeros(D_MODEL, 1, dtype=torch.bool)
+    rows[head * D_HEAD: (head + 1) * D_HEAD] = True
+    attn.c_attn.weight.register_hook(lambda g: g * keep)
+    attn.c_attn.bias.register_hook(lambda g: g * keep)
+    attn.c_proj.weight.register_hook(lambda g: g * rows)
+    return [attn.c_attn.weight, attn.c_attn.bias, attn.c_proj.weight]
+
+
+def bag_batch(batch: int, gen: torch.Generator) -> torch.Tensor:
+    """Each row: tokens drawn (with replacement) from its own random set of 4-16 tokens."""
+    rows = []
+    for _ in range(batch):
+        k = int(torch.randint(4, 17, (1,), generator=gen))
+        bag = torch.randperm(VOCAB - 1, generator=gen)[:k]
+        rows.append(bag[torch.randint(0, k, (N_CTX,), generator=gen)])
+    toks = torch.stack(rows)
+    toks[:, 0] = BOS
+    return toks
+
+
+def run_stage(name, model, params, steps, make_batch, args, log, t0) -> int | None:
+    """AdamW on ``params`` for ``steps``; logs the lesson's scores; returns the step at which
+    the targets were first met (stops ``args.extra_steps`` after that)."""
+    opt = torch.optim.AdamW(params, lr=args.lr, weight_decay=0.01 if name == "induction" else 0.0)
+    solved_at = None
+    for step in range(steps):
+        toks = make_batch(step)
+        loss = model(toks, labels=toks).loss
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+        if step % args.eval_every == 0 or step == steps - 1:
+            ev = evaluate(model)
+            entry = {"stage": name, "step": step, "loss": round(loss.item(), 4), "time_s": round(time.time() - t0, 1),
+                     "prev_token_l0": [round(x, 3) for x in ev["prev_token"]],
+                     "induction_l1": {k: [round(x, 3) for x in v] for k, v in ev["induction"].items()},
+                     "loss_first": {k: round(v, 3) for k, v in ev["loss_first"].items()},
+                     "loss_second": {k: round(v, 3) for k, v in ev["loss_second"].items()}}
+            log.append(entry)
+            print(json.dumps(entry), flush=True)
+            if name == "induction":
+                model.save_pretrained(args.out, safe_serialization=True)
+                if solved_at is None and solved(ev):
+                    solved_at = step
+                if solved_at is not None and step - solved_at >= args.extra_steps:
+                    break
+    return solved_at
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--prime-steps", type=int, default=600)
+    ap.add_argument("--bag-steps", type=int, default=300)
     ap.add_argument("--max-steps", type=int, default=8000)
+    ap.add_argument("--eval-every", type=int, default=250)
     ap.add_argument("--extra-steps", type=int, default=1000, help="steps after the targets are met")
     ap.add_argument("--batch", type=int, default=48)
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--freeze", default="attn0,wpe,wte", help="frozen in stage 2: any of " + ",".join(FREEZABLE))
     args = ap.parse_args()
 
     torch.manual_seed(args.seed)
@@ -147,64 +201,30 @@ def main() -> None:
     log: list[dict] = []
     t0 = time.time()
 
-    # Stage 1: only head 0 of layer 0 (+ embeddings) learns. Trained together, all four layer-0
-    # heads became previous-token heads (0.9 each), so no single one was necessary.
-    attn0 = model.transformer.h[0].attn
-    keep = torch.zeros(3 * D_MODEL, dtype=torch.bool)
-    for block in range(3):  # q, k, v column blocks of c_attn; head 0 owns the first D_HEAD of each
-        keep[block * D_MODEL: block * D_MODEL + D_HEAD] = True
-    attn0.c_attn.weight.register_hook(lambda g: g * keep)
-    attn0.c_attn.bias.register_hook(lambda g: g * keep)
-    attn0.c_proj.weight.register_hook(lambda g: g * (torch.arange(D_MODEL) < D_HEAD)[:, None])
-    prime_params = [attn0.c_attn.weight, attn0.c_attn.bias, attn0.c_proj.weight,
-                    model.transformer.wte.weight, model.transformer.wpe.weight]
-    opt = torch.optim.AdamW(prime_params, lr=args.lr, weight_decay=0.0)
-    for step in range(args.prime_steps):
-        toks = prime_batch(args.batch, gen)
-        loss = model(toks, labels=toks).loss
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        if step % 100 == 0 or step == args.prime_steps - 1:
-            ev = evaluate(model)
-            entry = {"stage": "prime", "step": step, "loss": round(float(loss), 4), "time_s": round(time.time() - t0, 1),
-                     "prev_token_l0": [round(x, 3) for x in ev["prev_token"]]}
-            log.append(entry)
-            print(json.dumps(entry), flush=True)
+    # Stage 1 ("prime"): only head 0 of layer 0 (+ embeddings) learns. Trained together, all
+    # four layer-0 heads became previous-token heads (0.9 each), so no single one was necessary.
+    prime_params = only_head(model, 0, 0) + [model.transformer.wte.weight, model.transformer.wpe.weight]
+    run_stage("prime", model, prime_params, args.prime_steps, lambda step: prime_batch(args.batch, gen), args, log, t0)
 
-    # Stage 2: the copy task, short repeats first. Layer 0's attention and the embeddings stay
-    # frozen: trained freely, the previous-token head dissolved into positional shortcuts
-    # within 250 steps, and with only layer 0 frozen it decayed as the embeddings moved.
-    frozen = tuple(FREEZABLE[name] for name in args.freeze.split(",") if name)
-    stage2 = [p for n, p in model.named_parameters() if not n.startswith(frozen)]
-    opt = torch.optim.AdamW(stage2, lr=args.lr, weight_decay=0.01)
-    solved_at = None
-    for step in range(args.max_steps):
-        max_len = min(64, 16 + step // 20)
-        toks = induction_batch(args.batch, max_len, gen)
-        loss = model(toks, labels=toks).loss
-        opt.zero_grad()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        if step % 250 == 0 or step == args.max_steps - 1:
-            ev = evaluate(model)
-            entry = {"stage": "induction", "step": step, "loss": round(float(loss), 4),
-                     "time_s": round(time.time() - t0, 1),
-                     "prev_token_l0": [round(x, 3) for x in ev["prev_token"]],
-                     "induction_l1": {k: [round(x, 3) for x in v] for k, v in ev["induction"].items()},
-                     "loss_first": {k: round(v, 3) for k, v in ev["loss_first"].items()},
-                     "loss_second": {k: round(v, 3) for k, v in ev["loss_second"].items()}}
-            log.append(entry)
-            print(json.dumps(entry), flush=True)
-            if solved_at is None and solved(ev):
-                solved_at = step
-            model.save_pretrained(args.out, safe_serialization=True)
-            if solved_at is not None and step - solved_at >= args.extra_steps:
-                break
+    # Stage 2 ("bag"): only head 0 of layer 1 learns, on rows drawn from a small random set of
+    # tokens, where copying any earlier token pays at once. Without it the layer-1 head sat on
+    # the plateau (loss ln 512) for 1,000+ steps: attending well is worthless until the head
+    # copies, and copying is worthless until it attends well.
+    bag_params = only_head(model, 1, 0)
+    run_stage("bag", model, bag_params, args.bag_steps, lambda step: bag_batch(args.batch, gen), args, log, t0)
+
+    # Stage 3 ("induction"): repeated segments at random offsets, short repeats first. Layer 0's
+    # attention and the embeddings stay frozen: trained freely, the previous-token head dissolved
+    # into positional shortcuts within 250 steps, and with the embeddings free it decayed as
+    # they moved. Only head 0 of layer 1 (and the MLPs and LayerNorms) learn, so that each
+    # circuit role lives in exactly one head.
+    stage3 = only_head(model, 1, 0) + [p for n, p in model.named_parameters()
+                                       if ".mlp." in n or ".ln_" in n or n.startswith("transformer.ln_f")]
+    solved_at = run_stage("induction", model, stage3, args.max_steps,
+                          lambda step: induction_batch(args.batch, min(64, 16 + step // 20), gen), args, log, t0)
 
     model.save_pretrained(args.out, safe_serialization=True)
-    summary = {"seed": args.seed, "args": {k: str(v) for k, v in vars(args).items()},
+    summary = {"recipe": "training/train_embedded.py", "seed": args.seed, "args": {k: str(v) for k, v in vars(args).items()},
                "solved_at_step": solved_at, "train_time_s": round(time.time() - t0, 1),
                "threads": args.threads, "torch": torch.__version__, "final": evaluate(model), "log": log}
     (args.out / "training_log.json").write_text(json.dumps(summary, indent=1))
