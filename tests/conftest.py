@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import tempfile
 from pathlib import Path
+
+# Keys computed by the tests go to a scratch cache, never the user's.
+os.environ["MECHGRADE_CACHE_DIR"] = tempfile.mkdtemp(prefix="mechgrade-test-cache-")
 
 import pytest
 

@@ -85,12 +85,14 @@ class AnswerKey:
 
         build = load_builders(self.lesson.id)
         reference = importlib.import_module(f"mechgrade.reference.{self.lesson.id}.{exercise.id}")
-        expected = roundtrip(getattr(reference, function.name)(**build(self.model, function.builder, case.params)))
+        # One set of inputs serves the reference and every mutant: none of them mutates its inputs.
+        kwargs = build(self.model, function.builder, case.params)
+        expected = roundtrip(getattr(reference, function.name)(**kwargs))
         mutants: dict[str, Any] = {}
         for mutant in load_catalogue(self.lesson.id).for_function(exercise.id, function.name):
             fn = getattr(mutant_module(self.lesson.id, mutant), function.name)
             try:
-                mutants[mutant.name] = roundtrip(fn(**build(self.model, function.builder, case.params)))
+                mutants[mutant.name] = roundtrip(fn(**kwargs))
             except Exception:  # a mutant that crashes on this case needs no value to be recognised
                 continue
             finally:

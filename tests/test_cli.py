@@ -1,0 +1,103 @@
+"""The CLI: thin commands over the library, one-sentence errors, documented exit codes."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from mechgrade import __version__
+from mechgrade.cli.main import cli
+
+
+@pytest.fixture
+def runner():
+    return CliRunner()
+
+
+def test_help_and_version(runner):
+    out = runner.invoke(cli, ["--help"])
+    assert out.exit_code == 0
+    for command in ("start", "check", "list", "models"):
+        assert command in out.output
+    assert runner.invoke(cli, ["--version"]).output.strip().endswith(__version__)
+
+
+def test_list_shows_lessons_and_exercises(runner):
+    out = runner.invoke(cli, ["list"])
+    assert out.exit_code == 0
+    assert "lesson27: What interpretability researchers actually do (100 points" in out.output
+    assert "induction_scores" in out.output and "sae_loss" in out.output
+
+
+def test_models_lists_embedded(runner, monkeypatch, tmp_path):
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path))
+    out = runner.invoke(cli, ["models"])
+    assert out.exit_code == 0
+    assert "embedded" in out.output and "available" in out.output and "gpt2" in out.output and "missing" in out.output
+
+
+def test_models_inspect_embedded_prints_the_circuit(runner):
+    out = runner.invoke(cli, ["models", "--inspect", "embedded"])
+    assert out.exit_code == 0, out.output
+    assert "2 layers, 4 heads" in out.output and "previous-token head: L0H0" in out.output
+    assert out.output.count("induction head L1H0") == 4
+
+
+def test_start_creates_refuses_and_keeps_work(runner, tmp_path):
+    ws = tmp_path / "l27"
+    out = runner.invoke(cli, ["start", "lesson27", str(ws)])
+    assert out.exit_code == 0, out.output
+    assert {p.name for p in ws.iterdir()} == {"hooks.py", "induction.py", "patching.py", "dla.py", "probe.py", "sae.py", "README.md"}
+    (ws / "sae.py").write_text("# my work\n")
+    again = runner.invoke(cli, ["start", "lesson27", str(ws)])
+    assert again.exit_code == 2 and "is not empty" in again.output and "Traceback" not in again.output
+    assert (ws / "sae.py").read_text() == "# my work\n"
+    forced = runner.invoke(cli, ["start", "lesson27", str(ws), "--force"])
+    assert forced.exit_code == 0
+    backups = list(ws.glob("sae.py.bak-*"))
+    assert len(backups) == 1 and backups[0].read_text() == "# my work\n"
+
+
+def test_start_solutions_writes_the_reference(runner, tmp_path):
+    out = runner.invoke(cli, ["start", "lesson27", str(tmp_path / "s"), "--solutions"])
+    assert out.exit_code == 0
+    assert "NotImplementedError" not in (tmp_path / "s" / "sae.py").read_text()
+
+
+def test_check_exit_codes_and_json(runner, reference_ws, stub_ws, tmp_path):
+    ok = runner.invoke(cli, ["check", "lesson27", "--path", str(reference_ws), "-e", "sae"])
+    assert ok.exit_code == 0, ok.output
+    assert "Total: 10 / 10 points" in ok.output
+    bad = runner.invoke(cli, ["check", "lesson27", "--path", str(stub_ws), "-e", "sae", "--json"])
+    assert bad.exit_code == 1
+    data = json.loads(bad.stdout)
+    assert data["score"] == 0 and all(t["status"] == "failed" for t in data["tests"])
+    results = tmp_path / "r.json"
+    runner.invoke(cli, ["check", "lesson27", "--path", str(stub_ws), "-e", "sae", "--results", str(results)])
+    assert json.loads(results.read_text())["score"] == 0
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["check", "lesson27", "--path", "/nonexistent/ws"], "No workspace at /nonexistent/ws"),
+    (["check", "lesson99"], "No lesson 'lesson99' is installed; available: lesson27."),
+    (["check", "lesson27", "-e", "attention"], "has no exercise 'attention'"),
+    (["check", "lesson27", "--model", "/no/such/model"], "not a Hugging Face model directory"),
+    (["start", "lesson99"], "No lesson 'lesson99'"),
+])
+def test_usage_errors_are_one_sentence_with_exit_2(runner, args, needle, reference_ws, monkeypatch):
+    monkeypatch.chdir(reference_ws.parent)
+    if "-e" in args or "--model" in args:
+        args = args + ["--path", str(reference_ws)]
+    out = runner.invoke(cli, args)
+    assert out.exit_code == 2, out.output
+    assert needle in out.output and "Traceback" not in out.output
+    assert len(out.output.strip().splitlines()) == 1
+
+
+def test_gpt2_offline_is_one_sentence(runner, reference_ws, monkeypatch, tmp_path):
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    out = runner.invoke(cli, ["check", "lesson27", "--path", str(reference_ws), "--model", "gpt2"])
+    assert out.exit_code == 2 and "--model embedded" in out.output and "Traceback" not in out.output

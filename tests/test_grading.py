@@ -1,0 +1,99 @@
+"""End to end through the worker: the reference scores full marks, stubs score zero, results
+follow Gradescope's format, and catalogued mistakes get the hint that names them."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+from mechgrade.engine.compare import compare
+from mechgrade.engine.grader import Grader, output_dims
+from mechgrade.engine.key import AnswerKey
+from mechgrade.engine.mutants import load_catalogue, write_mutant_workspace
+from mechgrade.engine.session import check_workspace
+
+SCHEMA = json.loads((Path(__file__).parent / "data" / "gradescope_results.schema.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def reference_result(reference_ws, tmp_path_factory):
+    path = tmp_path_factory.mktemp("results") / "results.json"
+    return check_workspace("lesson27", reference_ws, hidden=True, results_path=path), path
+
+
+def test_reference_scores_full_marks_on_public_and_hidden_cases(reference_result, lesson):
+    result, _ = reference_result
+    failed = [(c.name, c.feedback) for c in result.cases if not c.passed]
+    assert not failed
+    assert result.score == pytest.approx(100) == lesson.total_points
+    assert {c.visibility for c in result.cases} == {"public", "hidden"}
+
+
+def test_results_json_is_gradescope_format(reference_result):
+    result, path = reference_result
+    data = json.loads(path.read_text())
+    jsonschema.validate(data, SCHEMA)
+    assert data["score"] == pytest.approx(100)
+    names = [t["name"] for t in data["tests"]]
+    assert "induction.induction_scores [public 2]" in names and "sae.sae_loss [hidden 1]" in names
+    hidden = [t for t in data["tests"] if "[hidden" in t["name"]]
+    assert hidden and all(t["visibility"] == "after_published" for t in hidden)
+    assert data["tests"][0]["number"] == "1.1.1"
+
+
+def test_stubs_score_zero_everywhere(stub_ws):
+    result = check_workspace("lesson27", stub_ws, hidden=True)
+    assert result.score == 0 and len(result.cases) == 45
+    assert all("is not implemented yet" in c.feedback for c in result.cases)
+
+
+def test_exercise_selection_runs_only_that_exercise(reference_ws):
+    result = check_workspace("lesson27", reference_ws, exercises=("sae", "probe"))
+    assert {c.exercise for c in result.cases} == {"sae", "probe"} and result.all_passed
+
+
+@pytest.fixture(scope="module")
+def key(lesson):
+    return AnswerKey(lesson, "embedded")
+
+
+MUTANTS = load_catalogue("lesson27").mutants
+
+
+def test_catalogue_is_large_enough():
+    by_module: dict[str, int] = {}
+    for m in MUTANTS:
+        by_module[m.module] = by_module.get(m.module, 0) + 1
+    assert len(MUTANTS) > 24 and min(by_module.values()) >= 4, by_module
+
+
+@pytest.mark.parametrize("mutant", [m for m in MUTANTS if m.name != "hooks-left-attached"], ids=lambda m: m.name)
+def test_mutant_is_caught_and_its_hint_shown(mutant, lesson, key):
+    """Each hint's detector, tested with the mutant that makes exactly that mistake."""
+    grader = Grader(lesson, Path("."), "embedded")
+    for target in mutant.functions:
+        exercise, function = lesson.functions[f"{mutant.module}.{target}"]
+        dims = output_dims("lesson27", exercise.id, function.name)
+        caught = 0
+        for case in function.cases:
+            entry = key.entry(exercise, function, case)
+            if mutant.name not in entry["mutants"]:
+                continue  # it raised on this case: caught by the exception itself
+            got = entry["mutants"][mutant.name]
+            if not compare(got, entry["expected"], atol=function.atol, rtol=function.rtol, dims=dims).passed:
+                caught += 1
+                assert grader.diagnose(got, entry, function, dims) == mutant.hint, (target, case.label)
+        assert caught >= 1, f"{mutant.name} survives every case of {target}"
+
+
+@pytest.mark.parametrize("name", ["hooks-left-attached", "hooks-keyed-by-hook-name", "induction-off-by-one", "dla-no-ln-scale", "sae-no-decoder-norm"])
+def test_mutant_hint_end_to_end(name, tmp_path):
+    mutant = next(m for m in MUTANTS if m.name == name)
+    ws = write_mutant_workspace("lesson27", mutant, tmp_path / name)
+    result = check_workspace("lesson27", ws, exercises=(mutant.module,))
+    failed = [c for c in result.cases if not c.passed]
+    assert failed and all(c.function in mutant.functions for c in failed)
+    assert all(c.hint == mutant.hint for c in failed), [(c.name, c.feedback, c.hint) for c in failed]
