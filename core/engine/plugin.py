@@ -107,6 +107,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     if results is None:
         return
     results.execution_time = time.perf_counter() - config.stash[STARTED]
+    results.cases.sort(key=lambda c: tuple(int(x) for x in c.number.split(".")))
     path = config.getoption("mechgrade_results")
     if path:
         Path(path).parent.mkdir(parents=True, exist_ok=True)

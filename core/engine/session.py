@@ -77,5 +77,4 @@ def check_workspace(lesson_id: str, path: Path, *, model: str | None = None, exe
     if collector.result is None or collector.errors:
         why = "; ".join(collector.errors) or f"pytest exited with status {int(code)}"
         raise MechgradeError(f"The graders for {lesson_id} could not run: {why}.")
-    collector.result.cases.sort(key=lambda c: tuple(int(x) for x in c.number.split(".")))
     return collector.result

@@ -149,6 +149,7 @@ def probe_accuracy_inputs(model, p):
     acts, labels = probe_dataset(model, n=p["n"], seed=p["seed"], layer=p["layer"])
     mu_pos, mu_neg = acts[labels == 1].mean(0), acts[labels == 0].mean(0)
     w = mu_pos - mu_neg
+    w = w / (acts @ w).std()  # logits of unit spread, so that where you threshold them matters
     b = -(w @ (mu_pos + mu_neg) / 2) + p.get("bias_shift", 0.0)
     return {"acts": acts, "labels": labels, "w": w, "b": b}
 
