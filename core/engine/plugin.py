@@ -29,6 +29,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--mechgrade-exercise", action="append", default=[], help="Grade only this exercise (repeatable).")
     group.addoption("--mechgrade-results", default=None, help="Write Gradescope results.json to this path.")
     group.addoption("--mechgrade-mem-mb", type=int, default=2048, help="Memory the student's code may allocate, in MB.")
+    group.addoption("--mechgrade-lesson", default=None, help="Start this lesson's worker at once, booting while pytest collects.")
 
 
 def _case(item: pytest.Item):
@@ -38,6 +39,23 @@ def _case(item: pytest.Item):
 def pytest_configure(config: pytest.Config) -> None:
     config.stash[GRADERS] = {}
     config.stash[STARTED] = time.perf_counter()
+    if config.getoption("mechgrade_lesson"):
+        _grader(config, config.getoption("mechgrade_lesson")).worker.spawn()
+
+
+def _grader(config: pytest.Config, lesson_id: str):
+    """The session's grader for ``lesson_id`` (created on first use)."""
+    graders = config.stash[GRADERS]
+    if lesson_id not in graders:
+        from mechgrade.engine.grader import Grader
+        from mechgrade.models import spec_from_env
+        from mechgrade.spec import load_lesson
+
+        path = Path(config.getoption("mechgrade_path") or f"./{lesson_id}")
+        model = spec_from_env(config.getoption("mechgrade_model"))
+        graders[lesson_id] = Grader(load_lesson(lesson_id), path, model, mem_mb=config.getoption("mechgrade_mem_mb"))
+        config.stash[RESULTS] = GradingResult(lesson=lesson_id, model=model, workspace=str(path.resolve()))
+    return graders[lesson_id]
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -57,20 +75,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 @pytest.fixture(scope="session")
 def mechgrade_grader(request: pytest.FixtureRequest):
-    from mechgrade.engine.grader import Grader
-    from mechgrade.models import spec_from_env
-    from mechgrade.spec import load_lesson
-
     info = _case(request.node) if hasattr(request.node, "obj") else None
-    lesson_id = info[0] if info else "lesson27"
-    config = request.config
-    graders = config.stash[GRADERS]
-    if lesson_id not in graders:
-        path = Path(config.getoption("mechgrade_path") or f"./{lesson_id}")
-        model = spec_from_env(config.getoption("mechgrade_model"))
-        graders[lesson_id] = Grader(load_lesson(lesson_id), path, model, mem_mb=config.getoption("mechgrade_mem_mb"))
-        config.stash[RESULTS] = GradingResult(lesson=lesson_id, model=model, workspace=str(path.resolve()))
-    yield graders[lesson_id]
+    return _grader(request.config, info[0] if info else "lesson27")
 
 
 @pytest.hookimpl(hookwrapper=True)

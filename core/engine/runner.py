@@ -53,6 +53,12 @@ class StudentWorker:
 
     # -- process management ----------------------------------------------------------------
     def start(self) -> None:
+        """Spawn the worker and wait until it has booted its model."""
+        self.spawn()
+        self._wait_ready()
+
+    def spawn(self) -> None:
+        """Spawn without waiting, so that the worker boots while the caller does other work."""
         r, w = os.pipe()
         self._cwd = tempfile.TemporaryDirectory(prefix="mechgrade-worker-")
         self._log = open(Path(self._cwd.name) / "worker.log", "w+b")
@@ -64,6 +70,9 @@ class StudentWorker:
         os.close(w)
         self._resp = r
         self._buf = b""
+        self._ready = False
+
+    def _wait_ready(self) -> None:
         try:
             header = self._read_header(time.monotonic() + BOOT_TIMEOUT_S)
         except WorkerDied as err:
@@ -73,6 +82,7 @@ class StudentWorker:
         if not header.get("ready"):
             self.stop()
             raise MechgradeError("The grading worker sent an unexpected greeting.")
+        self._ready = True
 
     def stop(self) -> None:
         if self.proc is not None:
@@ -128,7 +138,9 @@ class StudentWorker:
     # -- calls ----------------------------------------------------------------------------------
     def call(self, module: str, function: str, builder: str, params: dict, timeout_s: float) -> Outcome:
         if self.proc is None:
-            self.start()
+            self.spawn()
+        if not self._ready:
+            self._wait_ready()
         self._next_id += 1
         req = CallRequest(id=self._next_id, module=module, function=function, builder=builder, params=params)
         deadline = time.monotonic() + timeout_s

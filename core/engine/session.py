@@ -61,7 +61,8 @@ def check_workspace(lesson_id: str, path: Path, *, model: str | None = None, exe
         raise WorkspaceError(f"No workspace at {path}: create one with `mechgrade start {lesson_id} {path}`, or pass --path.")
     model = spec_from_env(model)
     resolve(model)  # fail early, in one sentence, if the weights are not here
-    args = ["--pyargs", f"mechgrade.graders.{lesson_id}", "--mechgrade-path", str(path), "--mechgrade-model", model,
+    args = ["--pyargs", f"mechgrade.graders.{lesson_id}", "--mechgrade-lesson", lesson_id,
+            "--mechgrade-path", str(path), "--mechgrade-model", model,
             "--mechgrade-mem-mb", str(mem_mb), "-p", "no:cacheprovider", "-p", "no:terminal",
             "-o", "addopts=", "-o", "python_files=test_*.py", "-W", "ignore"]
     for e in exercises:
