@@ -97,3 +97,12 @@ def test_mutant_hint_end_to_end(name, tmp_path):
     failed = [c for c in result.cases if not c.passed]
     assert failed and all(c.function in mutant.functions for c in failed)
     assert all(c.hint == mutant.hint for c in failed), [(c.name, c.feedback, c.hint) for c in failed]
+
+
+def test_a_different_probe_recipe_reports_held_out_accuracy(tmp_path):
+    mutant = next(m for m in MUTANTS if m.name == "probe-sgd")
+    ws = write_mutant_workspace("lesson27", mutant, tmp_path / "sgd")
+    result = check_workspace("lesson27", ws, exercises=("probe",))
+    failed = [c for c in result.cases if not c.passed]
+    assert failed and all(c.function == "train_linear_probe" for c in failed)
+    assert all("held-out accuracy of your probe" in c.feedback and c.hint == mutant.hint for c in failed)

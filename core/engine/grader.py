@@ -77,7 +77,7 @@ class Grader:
     def check(self, exercise: Exercise, function: Function, case: Case) -> Any:
         """Return the student's output if it matches the key; raise ``CaseFailed`` otherwise."""
         entry = self.key.entry(exercise, function, case)
-        outcome = self.run(exercise, function, case)
+        outcome = self.last = self.run(exercise, function, case)
         if not outcome.ok:
             raise CaseFailed(outcome.message)
         expected = entry["expected"]

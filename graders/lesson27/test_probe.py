@@ -1,7 +1,36 @@
-"""Graders for probe.py: one test per case in lesson.toml (points, visibility, numbers there)."""
+"""Graders for probe.py: one test per case in lesson.toml (points, visibility, numbers there).
 
-from mechgrade.engine.grader import case_tests
+The recipe (zero init, full-batch Adam, mean BCE, fixed epochs) fixes the probe, so it is
+compared with the reference's; when it differs, the feedback also reports the student's
+held-out accuracy beside the reference's, on prompts neither was trained on.
+"""
+
+import torch
+
+from mechgrade.engine.grader import CaseFailed, case_tests
+from mechgrade.exercises.lesson27.datasets import probe_dataset
+
+HELDOUT_SEED_OFFSET = 1000
 
 
-globals().update(case_tests("lesson27", "probe.train_linear_probe"))
+def heldout_accuracy(grader, case, w, b) -> float:
+    p = case.params
+    acts, labels = probe_dataset(grader.key.model, n=p["n"], seed=p["seed"] + HELDOUT_SEED_OFFSET, layer=p["layer"])
+    return float(((acts @ w + b > 0).long() == labels).float().mean())
+
+
+def check_probe(grader, exercise, function, case):
+    try:
+        grader.check(exercise, function, case)
+    except CaseFailed as err:
+        got = grader.last.value
+        shaped = isinstance(got, tuple) and len(got) == 2 and all(isinstance(t, torch.Tensor) for t in got)
+        if not shaped or got[0].shape != (grader.key.model.cfg.d_model,) or got[1].numel() != 1:
+            raise
+        w_ref, b_ref = grader.key.entry(exercise, function, case)["expected"]
+        ours, theirs = heldout_accuracy(grader, case, got[0].float(), got[1].float()), heldout_accuracy(grader, case, w_ref, b_ref)
+        raise CaseFailed(f"{err.feedback}; held-out accuracy of your probe {ours:.3f}, of the reference's {theirs:.3f}", err.hint) from None
+
+
+globals().update(case_tests("lesson27", "probe.train_linear_probe", check_probe))
 globals().update(case_tests("lesson27", "probe.probe_accuracy"))
