@@ -106,3 +106,42 @@ def test_a_different_probe_recipe_reports_held_out_accuracy(tmp_path):
     failed = [c for c in result.cases if not c.passed]
     assert failed and all(c.function == "train_linear_probe" for c in failed)
     assert all("held-out accuracy of your probe" in c.feedback and c.hint == mutant.hint for c in failed)
+
+
+def test_shipped_key_is_current_for_the_embedded_model(lesson):
+    """Regenerate with `python -m mechgrade.engine.key lesson27` after changing the lesson."""
+    key = AnswerKey(lesson, "embedded")
+    assert key.shipped_path.exists()
+    public = {c.number for _, _, c in lesson.iter_cases()}
+    assert public <= set(key.entries)
+
+
+def test_a_check_with_the_shipped_key_never_boots_a_model_in_the_grading_process(reference_ws):
+    import subprocess
+    import sys
+
+    code = ("import sys; from mechgrade.engine.session import check_workspace; "
+            f"r = check_workspace('lesson27', {str(reference_ws)!r}, exercises=('induction',)); "
+            "print(r.all_passed, 'transformer_lens' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["True", "False"]
+
+
+STRUCTURAL = [
+    ("induction", "induction_scores", "    return torch.stack(scores)\n\n\ndef prev_token_scores",
+     "    return torch.stack(scores).T.contiguous()\n\n\ndef prev_token_scores", "Your axes are permuted: you returned [head, layer]; expected [layer, head]."),
+    ("sae", "sae_decode", "return f @ W_dec + b_dec", "return -(f @ W_dec + b_dec)", "opposite sign"),
+    ("induction", "induction_scores", "    return torch.stack(scores)\n\n\ndef prev_token_scores",
+     "    return 2 * torch.stack(scores)\n\n\ndef prev_token_scores", "the expected ones times 2"),
+]
+
+
+@pytest.mark.parametrize("module, function, old, new, needle", STRUCTURAL, ids=["transposed", "negated", "doubled"])
+def test_structural_hints_end_to_end(module, function, old, new, needle, tmp_path):
+    from mechgrade.engine.mutants import Mutant
+
+    mutant = Mutant(name="adhoc", module=module, functions=[function], old=old, new=new, hint="")
+    ws = write_mutant_workspace("lesson27", mutant, tmp_path / "ws")
+    result = check_workspace("lesson27", ws, exercises=(module,))
+    failed = [c for c in result.cases if not c.passed and c.function == function]  # callers may fail too
+    assert failed and all(needle in (c.hint or "") for c in failed), [(c.name, c.hint) for c in failed]

@@ -26,11 +26,9 @@ class CallRequest(BaseModel):
     params: dict[str, Any]
 
 
-class CallResponse(BaseModel):
-    """What the worker reports about one call; ``value`` is decoded separately from the blob."""
+class CallReport(BaseModel):
+    """What is known about one call besides its value."""
 
-    model_config = ConfigDict(extra="forbid")
-    id: int
     ok: bool
     failure: FailureKind | None = None
     message: str = ""
@@ -38,4 +36,11 @@ class CallResponse(BaseModel):
     hooks_left: int = 0
     model_modified: bool = False
     seconds: float = 0.0
+
+
+class CallResponse(CallReport):
+    """The worker's header line; the value follows as ``blob_len`` bytes of safetensors."""
+
+    model_config = ConfigDict(extra="forbid")
+    id: int
     blob_len: int = 0

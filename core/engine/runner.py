@@ -14,27 +14,20 @@ import time
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import ConfigDict
 
 from mechgrade.engine.codec import from_bytes
-from mechgrade.engine.protocol import CallRequest, CallResponse, FailureKind
+from mechgrade.engine.protocol import CallReport, CallRequest, CallResponse
 from mechgrade.errors import MechgradeError
 
 BOOT_TIMEOUT_S = 180.0
 
 
-class Outcome(BaseModel):
+class Outcome(CallReport):
     """One student call as the grader sees it: a decoded value, or a failure with a reason."""
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
-    ok: bool
     value: Any = None
-    failure: FailureKind | None = None
-    message: str = ""
-    stdout: str = ""
-    hooks_left: int = 0
-    model_modified: bool = False
-    seconds: float = 0.0
 
 
 class WorkerDied(Exception):

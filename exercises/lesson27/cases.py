@@ -60,13 +60,16 @@ def _logit_diff(logits: Float[Tensor, "batch pos d_vocab"], correct: Tensor, inc
     return last.gather(-1, correct[:, None])[:, 0] - last.gather(-1, incorrect[:, None])[:, 0]
 
 
+def _tokens(model, p: dict[str, Any]) -> Int[Tensor, "batch pos"]:
+    """A prompt if the case gives one, else repeated random tokens."""
+    if "prompt" in p:
+        return model.to_tokens(p["prompt"])
+    return repeated_tokens(model, p["seq_len"], p["batch"], p["seed"])
+
+
 @builder
 def activations(model, p):
-    if "prompt" in p:
-        tokens = model.to_tokens(p["prompt"])
-    else:
-        tokens = repeated_tokens(model, p["seq_len"], p["batch"], p["seed"])
-    return {"model": model, "tokens": tokens, "hook_names": list(p["hook_names"])}
+    return {"model": model, "tokens": _tokens(model, p), "hook_names": list(p["hook_names"])}
 
 
 @builder
@@ -81,11 +84,7 @@ def induction_cache(model, p):
 
 @builder
 def pattern_cache(model, p):
-    if "prompt" in p:
-        tokens = model.to_tokens(p["prompt"])
-    else:
-        tokens = repeated_tokens(model, p["seq_len"], p["batch"], p["seed"])
-    return {"cache": _cache(model, tokens)}
+    return {"cache": _cache(model, _tokens(model, p))}
 
 
 @builder
