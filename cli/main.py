@@ -9,7 +9,7 @@ from __future__ import annotations
 import click
 
 from mechgrade import __version__
-from mechgrade.cli import check, list_cmd, models, start
+from mechgrade.cli import check, list_cmd, models, start, validate
 from mechgrade.cli.common import run_guarded
 
 
@@ -27,6 +27,7 @@ cli.add_command(list_cmd.list_lessons)
 cli.add_command(models.models)
 cli.add_command(start.start)
 cli.add_command(check.check)
+cli.add_command(validate.validate)
 
 
 def main() -> None:

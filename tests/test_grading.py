@@ -145,3 +145,35 @@ def test_structural_hints_end_to_end(module, function, old, new, needle, tmp_pat
     result = check_workspace("lesson27", ws, exercises=(module,))
     failed = [c for c in result.cases if not c.passed and c.function == function]  # callers may fail too
     assert failed and all(needle in (c.hint or "") for c in failed), [(c.name, c.hint) for c in failed]
+
+
+def test_validate_proves_the_lesson27_graders():
+    """The instructor's proof, run in CI: reference full marks, stubs zero, every mutant caught
+    on its own functions only and with its own hint, no case passed by a constant or an input."""
+    from mechgrade.engine.validate import validate_lesson
+
+    report = validate_lesson("lesson27")
+    assert report.reference_score == report.max_score == 100 and report.stub_score == 0
+    bad = [(m.name, m.caught_by, m.leaked, m.hints_shown) for m in report.mutants if not m.ok]
+    assert not bad
+    assert not report.weak_cases
+    assert report.ok
+
+
+def test_weak_cases_are_found(lesson, monkeypatch):
+    """A case whose expected output is all zeros would be passed by a constant: validate says so."""
+    import torch
+
+    from mechgrade.engine import validate
+
+    real = AnswerKey.entry
+
+    def zeroed(self, exercise, function, case):
+        entry = real(self, exercise, function, case)
+        if function.name == "sae_decode" and case.label == "public 1":
+            return {"expected": torch.zeros_like(entry["expected"]), "mutants": {}}
+        return entry
+
+    monkeypatch.setattr(AnswerKey, "entry", zeroed)
+    weak = validate.weak_cases("lesson27", "embedded")
+    assert [(w.case, w.passed_by) for w in weak] == [("sae.sae_decode [public 1]", "zeros")]

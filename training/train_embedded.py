@@ -34,7 +34,7 @@ D_MODEL, N_HEAD = 128, 4
 D_HEAD = D_MODEL // N_HEAD
 
 
-def make_config() -> GPT2Config:
+def make_config(tie: bool = False) -> GPT2Config:
     return GPT2Config(
         vocab_size=VOCAB,
         n_positions=N_CTX,
@@ -48,7 +48,11 @@ def make_config() -> GPT2Config:
         attn_pdrop=0.0,
         bos_token_id=BOS,
         eos_token_id=BOS,
-        tie_word_embeddings=True,
+        # Untied: the previous-token head learns to write the previous token's *unembedding*
+        # direction; with tied weights that is the token's own embedding direction, and the
+        # induction head could not tell "my previous token is t" from "I am t" (tried: the
+        # layer-1 head stayed on the plateau for 500+ steps).
+        tie_word_embeddings=tie,
     )
 
 
@@ -189,12 +193,13 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=48)
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--tie", action="store_true", help="tie the unembedding to the embedding (GPT-2's default)")
     args = ap.parse_args()
 
     torch.manual_seed(args.seed)
     torch.set_num_threads(args.threads)
     gen = torch.Generator().manual_seed(args.seed)
-    model = GPT2LMHeadModel(make_config())
+    model = GPT2LMHeadModel(make_config(tie=args.tie))
     model.config._attn_implementation = "eager"  # attention probabilities for evaluate()
     model.train()
     args.out.mkdir(parents=True, exist_ok=True)
@@ -203,14 +208,15 @@ def main() -> None:
 
     # Stage 1 ("prime"): only head 0 of layer 0 (+ embeddings) learns. Trained together, all
     # four layer-0 heads became previous-token heads (0.9 each), so no single one was necessary.
-    prime_params = only_head(model, 0, 0) + [model.transformer.wte.weight, model.transformer.wpe.weight]
+    unembed = [] if args.tie else [model.lm_head.weight]
+    prime_params = only_head(model, 0, 0) + [model.transformer.wte.weight, model.transformer.wpe.weight] + unembed
     run_stage("prime", model, prime_params, args.prime_steps, lambda step: prime_batch(args.batch, gen), args, log, t0)
 
     # Stage 2 ("bag"): only head 0 of layer 1 learns, on rows drawn from a small random set of
     # tokens, where copying any earlier token pays at once. Without it the layer-1 head sat on
     # the plateau (loss ln 512) for 1,000+ steps: attending well is worthless until the head
     # copies, and copying is worthless until it attends well.
-    bag_params = only_head(model, 1, 0)
+    bag_params = only_head(model, 1, 0) + unembed
     run_stage("bag", model, bag_params, args.bag_steps, lambda step: bag_batch(args.batch, gen), args, log, t0)
 
     # Stage 3 ("induction"): repeated segments at random offsets, short repeats first. Layer 0's
@@ -218,8 +224,8 @@ def main() -> None:
     # into positional shortcuts within 250 steps, and with the embeddings free it decayed as
     # they moved. Only head 0 of layer 1 (and the MLPs and LayerNorms) learn, so that each
     # circuit role lives in exactly one head.
-    stage3 = only_head(model, 1, 0) + [p for n, p in model.named_parameters()
-                                       if ".mlp." in n or ".ln_" in n or n.startswith("transformer.ln_f")]
+    stage3 = only_head(model, 1, 0) + unembed + [p for n, p in model.named_parameters()
+                                                 if ".mlp." in n or ".ln_" in n or n.startswith("transformer.ln_f")]
     solved_at = run_stage("induction", model, stage3, args.max_steps,
                           lambda step: induction_batch(args.batch, min(64, 16 + step // 20), gen), args, log, t0)
 

@@ -22,12 +22,16 @@ def render(result: GradingResult, console: Console) -> None:
         label, style = STATUS[c.status]
         table.add_row(c.exercise, c.function, c.case, f"{c.score:g}/{c.max_score:g}", Text(label, style=style))
     console.print(table)
-    failures = [c for c in result.cases if not c.passed]
-    for c in failures:
-        console.print(Text(f"✗ {c.name}", style="bold red"))
-        console.print(Text(f"  {c.feedback}"))
-        if c.hint:
-            console.print(Text(f"  Hint: {c.hint}", style="yellow"))
+    # Cases of one function failing for the same reason are reported once.
+    groups: dict[tuple, list[str]] = {}
+    for c in result.cases:
+        if not c.passed:
+            groups.setdefault((c.exercise, c.function, c.feedback, c.hint), []).append(c.case)
+    for (exercise, function, feedback, hint), labels in groups.items():
+        console.print(Text(f"✗ {exercise}.{function} [{', '.join(labels)}]", style="bold red"))
+        console.print(Text(f"  {feedback}"))
+        if hint:
+            console.print(Text(f"  Hint: {hint}", style="yellow"))
     by_ex = ", ".join(f"{e.exercise} {e.score:g}/{e.max_score:g}" for e in result.exercises())
     style = "bold green" if result.all_passed else "bold"
     console.print(Text(f"Total: {result.score:g} / {result.max_score:g} points ({by_ex}) in {result.execution_time:.1f} s", style=style))
