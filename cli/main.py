@@ -9,7 +9,7 @@ from __future__ import annotations
 import click
 
 from mechgrade import __version__
-from mechgrade.cli import check, list_cmd, models, start, validate
+from mechgrade.cli import check, grade, list_cmd, models, start, validate
 from mechgrade.cli.common import run_guarded
 
 
@@ -28,6 +28,7 @@ cli.add_command(models.models)
 cli.add_command(start.start)
 cli.add_command(check.check)
 cli.add_command(validate.validate)
+cli.add_command(grade.grade)
 
 
 def main() -> None:

@@ -17,7 +17,7 @@ from gradescope_utils.autograder_utils.decorators import number, tags, visibilit
 from mechgrade.engine.compare import compare, structural_hint
 from mechgrade.engine.key import AnswerKey
 from mechgrade.engine.mutants import load_catalogue
-from mechgrade.engine.runner import Outcome, StudentWorker
+from mechgrade.engine.runner import Outcome, StudentWorker, Zygote
 from mechgrade.spec import Case, Exercise, Function, Lesson, load_lesson
 
 
@@ -49,9 +49,9 @@ def _dims(ann: Any) -> Any:
 class Grader:
     """One per (lesson, workspace) in a pytest session: owns the worker and the answer key."""
 
-    def __init__(self, lesson: Lesson, workspace: Path, model_spec: str, mem_mb: int = 2048):
+    def __init__(self, lesson: Lesson, workspace: Path, model_spec: str, mem_mb: int = 2048, zygote: Zygote | None = None):
         self.lesson, self.workspace, self.model_spec = lesson, Path(workspace), model_spec
-        self.mem_mb = mem_mb
+        self.mem_mb, self.zygote = mem_mb, zygote
         self.hints = {m.name: m.hint for m in load_catalogue(lesson.id).mutants}
 
     @cached_property
@@ -60,6 +60,8 @@ class Grader:
 
     @cached_property
     def worker(self) -> StudentWorker:
+        if self.zygote is not None:  # `mechgrade grade`: forked from a preloaded process
+            return self.zygote.worker(self.workspace)
         return StudentWorker(self.workspace, lesson=self.lesson.id, model_spec=self.model_spec, mem_mb=self.mem_mb)
 
     def close(self) -> None:

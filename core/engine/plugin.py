@@ -53,7 +53,8 @@ def _grader(config: pytest.Config, lesson_id: str):
 
         path = Path(config.getoption("mechgrade_path") or f"./{lesson_id}")
         model = spec_from_env(config.getoption("mechgrade_model"))
-        graders[lesson_id] = Grader(load_lesson(lesson_id), path, model, mem_mb=config.getoption("mechgrade_mem_mb"))
+        zygote = next((p.mechgrade_zygote for p in config.pluginmanager.get_plugins() if hasattr(p, "mechgrade_zygote")), None)
+        graders[lesson_id] = Grader(load_lesson(lesson_id), path, model, mem_mb=config.getoption("mechgrade_mem_mb"), zygote=zygote)
         config.stash[RESULTS] = GradingResult(lesson=lesson_id, model=model, workspace=str(path.resolve()))
     return graders[lesson_id]
 

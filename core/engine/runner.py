@@ -52,18 +52,22 @@ class StudentWorker:
 
     def spawn(self) -> None:
         """Spawn without waiting, so that the worker boots while the caller does other work."""
-        r, w = os.pipe()
-        self._cwd = tempfile.TemporaryDirectory(prefix="mechgrade-worker-")
+        self._cwd = tempfile.TemporaryDirectory(prefix="mechgrade-worker-")  # the worker's scratch cwd
         self._log = open(Path(self._cwd.name) / "worker.log", "w+b")
+        self.proc, self._resp = self._launch()
+        self._buf = b""
+        self._ready = False
+
+    def _launch(self):
+        """Start a worker process: (a handle with pid, stdin and wait(), the response fd)."""
+        r, w = os.pipe()
         cmd = [sys.executable, "-I", "-m", "mechgrade.engine.worker", "--workspace", str(self.workspace),
                "--lesson", self.lesson, "--model", self.model_spec, "--mem-mb", str(self.mem_mb), "--resp-fd", str(w)]
         env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST")}
-        self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=self._log, stderr=subprocess.STDOUT,
-                                     pass_fds=(w,), cwd=self._cwd.name, env=env, start_new_session=True)
+        proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=self._log, stderr=subprocess.STDOUT,
+                                pass_fds=(w,), cwd=self._cwd.name, env=env, start_new_session=True)
         os.close(w)
-        self._resp = r
-        self._buf = b""
-        self._ready = False
+        return proc, r
 
     def _wait_ready(self) -> None:
         try:
@@ -150,10 +154,10 @@ class StudentWorker:
         except (WorkerDied, BrokenPipeError, json.JSONDecodeError, ValueError) as err:
             try:
                 code = self.proc.wait(timeout=2) if self.proc else None
-            except subprocess.TimeoutExpired:
+            except (subprocess.TimeoutExpired, TimeoutError):
                 code = None
             self._restart()
-            why = "ran out of memory or was killed" if code is not None and code < 0 else f"exited (status {code})"
+            why = ("died" if code is None else "ran out of memory or was killed" if code < 0 else f"exited (status {code})")
             if isinstance(err, (json.JSONDecodeError, ValueError)):
                 why = "wrote garbage over the grading channel"
             return Outcome(ok=False, failure="crashed", seconds=round(time.monotonic() - start, 3),
@@ -173,3 +177,69 @@ class StudentWorker:
     def _restart(self) -> None:
         self.stop()
         self.restarts += 1  # started lazily by the next call
+
+
+class Zygote:
+    """The grading side of ``mechgrade.engine.zygote``: one preloaded process that forks a
+    fresh worker per submission."""
+
+    def __init__(self, *, lesson: str, model_spec: str, mem_mb: int = 2048):
+        import socket
+
+        self.lesson, self.model_spec, self.mem_mb = lesson, model_spec, mem_mb
+        self.ctrl, child = socket.socketpair()
+        cmd = [sys.executable, "-I", "-m", "mechgrade.engine.zygote", "--lesson", lesson, "--model", model_spec,
+               "--mem-mb", str(mem_mb), "--ctrl-fd", str(child.fileno())]
+        self.proc = subprocess.Popen(cmd, pass_fds=(child.fileno(),), stdin=subprocess.DEVNULL, start_new_session=True)
+        child.close()
+        self._lines = self.ctrl.makefile("rb")
+        if not json.loads(self._lines.readline() or b"{}").get("ready"):
+            raise MechgradeError("The grading zygote could not start (see the messages above).")
+
+    def fork(self, workspace: Path, cwd: str) -> tuple["ForkedProcess", int]:
+        import socket
+
+        req_r, req_w = os.pipe()
+        resp_r, resp_w = os.pipe()
+        msg = json.dumps({"workspace": str(workspace), "cwd": cwd}).encode()
+        socket.send_fds(self.ctrl, [msg], [req_r, resp_w])
+        os.close(req_r)
+        os.close(resp_w)
+        pid = json.loads(self._lines.readline())["pid"]
+        return ForkedProcess(pid, os.fdopen(req_w, "wb")), resp_r
+
+    def worker(self, workspace: Path) -> "ForkedWorker":
+        return ForkedWorker(workspace, zygote=self)
+
+    def close(self) -> None:
+        self.ctrl.close()
+        self.proc.kill()
+        self.proc.wait()
+
+
+class ForkedProcess:
+    """Enough of ``Popen`` for a worker forked by the zygote (its parent, which reaps it)."""
+
+    def __init__(self, pid: int, stdin):
+        self.pid, self.stdin = pid, stdin
+
+    def wait(self, timeout: float | None = None) -> None:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            try:
+                os.kill(self.pid, 0)
+            except ProcessLookupError:
+                self.stdin.close()
+                return None  # exit status unknown: only the zygote could collect it
+            if deadline is not None and time.monotonic() > deadline:
+                raise TimeoutError
+            time.sleep(0.01)
+
+
+class ForkedWorker(StudentWorker):
+    def __init__(self, workspace: Path, *, zygote: Zygote):
+        super().__init__(workspace, lesson=zygote.lesson, model_spec=zygote.model_spec, mem_mb=zygote.mem_mb)
+        self.zygote = zygote
+
+    def _launch(self):
+        return self.zygote.fork(self.workspace, self._cwd.name)

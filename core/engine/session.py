@@ -50,9 +50,16 @@ class _Collector:
         self.result = session.config.stash.get(RESULTS, None)
 
 
+class _ZygoteProvider:
+    """Hands `mechgrade grade`'s preloaded zygote to the plugin (which forks workers from it)."""
+
+    def __init__(self, zygote):
+        self.mechgrade_zygote = zygote
+
+
 def check_workspace(lesson_id: str, path: Path, *, model: str | None = None, exercises: tuple[str, ...] = (),
                     hidden: bool = False, results_path: Path | None = None, progress: Progress | None = None,
-                    mem_mb: int = 2048) -> GradingResult:
+                    mem_mb: int = 2048, zygote=None) -> GradingResult:
     lesson = load_lesson(lesson_id)
     for e in exercises:
         lesson.exercise(e)  # raises with the list of valid ids
@@ -73,8 +80,11 @@ def check_workspace(lesson_id: str, path: Path, *, model: str | None = None, exe
         args += ["--mechgrade-results", str(results_path)]
     collector = _Collector(progress)
     sink = io.StringIO()
+    plugins: list = [collector]
+    if zygote is not None:
+        plugins.append(_ZygoteProvider(zygote))
     with redirect_stdout(sink), redirect_stderr(sink):
-        code = pytest.main(args, plugins=[collector])
+        code = pytest.main(args, plugins=plugins)
     if collector.result is None or collector.errors:
         why = "; ".join(collector.errors) or f"pytest exited with status {int(code)}"
         raise MechgradeError(f"The graders for {lesson_id} could not run: {why}.")

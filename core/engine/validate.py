@@ -35,7 +35,8 @@ class MutantVerdict(BaseModel):
 
     @property
     def ok(self) -> bool:
-        return self.caught and not self.leaked and self.hints_shown == [self.expected_hint]
+        # A mutant in a helper can make its callers crash (no hint there); its hint must show somewhere.
+        return self.caught and not self.leaked and self.expected_hint in self.hints_shown
 
 
 class WeakCase(BaseModel):

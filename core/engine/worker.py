@@ -44,12 +44,13 @@ def _where(exc: BaseException, workspace: Path) -> str:
 
 
 class Worker:
-    def __init__(self, workspace: Path, lesson: str, model_spec: str, mem_mb: int, resp_fd: int):
+    def __init__(self, workspace: Path, lesson: str, model_spec: str, mem_mb: int, resp_fd: int, req_fd: int = 0):
         from mechgrade.exercises import load_builders
         from mechgrade.models import load_model
 
         self.workspace = workspace
-        self.model = load_model(model_spec)
+        self.requests = os.fdopen(req_fd, "r", closefd=req_fd != 0) if req_fd else sys.stdin
+        self.model = load_model(model_spec)  # cached: a forked worker inherits its zygote's model
         self.build = load_builders(lesson)
         self.resp = os.fdopen(resp_fd, "wb", buffering=0)
         self.tensors = [t for t in self.model.parameters()] + [t for t in self.model.buffers()]
@@ -157,7 +158,7 @@ class Worker:
 
     def serve(self) -> None:
         self.send({"ready": True})
-        for line in sys.stdin:
+        for line in self.requests:
             header, blob = self.call(json.loads(line))
             self.send(header, blob)
 

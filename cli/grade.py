@@ -1,0 +1,35 @@
+"""`mechgrade grade`."""
+
+from pathlib import Path
+
+import click
+
+from mechgrade.cli.common import guard
+
+
+@click.command("grade")
+@click.argument("lesson")
+@click.argument("submissions", type=click.Path(path_type=Path))
+@click.option("-o", "--output", "gradebook", type=click.Path(path_type=Path), default=Path("gradebook.csv"), help="Gradebook CSV to write.")
+@click.option("--results-dir", type=click.Path(path_type=Path), default=None, help="Where each student's results.json goes (default: next to the CSV).")
+@click.option("-j", "--jobs", type=int, default=None, help="Submissions graded in parallel (default: number of cores).")
+@click.option("--hidden", is_flag=True, help="Also run the hidden cases.")
+@click.option("--resume", is_flag=True, help="Skip students whose results.json already exists.")
+@click.option("--model", "model_spec", default=None, help="embedded (default), gpt2, or a local model directory.")
+@guard
+def grade(lesson: str, submissions: Path, gradebook: Path, results_dir: Path | None, jobs: int | None,
+          hidden: bool, resume: bool, model_spec: str | None) -> None:
+    """Grade a class: SUBMISSIONS holds one subfolder or .zip per student (Gradescope's export works)."""
+    from rich.console import Console
+
+    from mechgrade.engine.gradebook import grade_class
+
+    console = Console(stderr=True)
+    results_dir = results_dir or gradebook.with_suffix("").with_name(gradebook.stem + "_results")
+    with console.status("grading") as status:
+        report = grade_class(lesson, submissions, gradebook=gradebook, results_dir=results_dir, model=model_spec,
+                             hidden=hidden, jobs=jobs, resume=resume,
+                             progress=lambda who, n, total: status.update(f"graded {who} ({n}/{total})"))
+    for line in report.summary_lines():
+        click.echo(line)
+    click.echo(f"gradebook: {gradebook}; per-student results.json: {results_dir}/")

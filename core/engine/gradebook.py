@@ -1,0 +1,190 @@
+"""`mechgrade grade`: a whole class's submissions, graded locally, in parallel.
+
+Each of ``jobs`` grading processes keeps one zygote (TransformerLens imported and the model
+booted once) and forks a fresh worker per submission, so a submission costs its own cases
+and nothing else. One crashing, hanging or cheating submission costs only its own row; the
+run never stops early, and ``resume`` skips students whose results already exist.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import multiprocessing
+import shutil
+import statistics
+import tempfile
+import zipfile
+from collections import Counter
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from pathlib import Path
+from typing import Callable
+
+from pydantic import BaseModel
+
+from mechgrade.errors import MechgradeError, WorkspaceError
+from mechgrade.models.spec import resolve, spec_from_env
+from mechgrade.spec import Lesson, load_lesson
+
+
+class StudentRow(BaseModel):
+    student: str
+    score: float
+    max_score: float
+    status: str
+    exercises: dict[str, float]
+    failed_cases: list[str] = []
+    hints: list[str] = []
+
+
+class ClassReport(BaseModel):
+    lesson: str
+    rows: list[StudentRow]
+    gradebook: Path
+    results_dir: Path
+
+    def summary_lines(self, top: int = 5) -> list[str]:
+        graded = [r for r in self.rows if r.status == "graded"]
+        scores = [r.score for r in graded]
+        lines = [f"{len(self.rows)} submissions, {len(graded)} graded, {len(self.rows) - len(graded)} not gradable"]
+        if scores:
+            lines.append(f"scores: mean {statistics.mean(scores):.1f}, median {statistics.median(scores):.1f}, "
+                         f"min {min(scores):g}, max {max(scores):g} (of {graded[0].max_score:g})")
+            bins = Counter(min(int(s // 10) * 10, 90) for s in scores)
+            lines.append("distribution: " + "  ".join(f"{b}-{b + 9 if b < 90 else 100}: {bins[b]}" for b in range(0, 100, 10)))
+        for title, counter in (("most failed cases", Counter(c for r in graded for c in r.failed_cases)),
+                               ("hints shown most", Counter(h for r in graded for h in r.hints))):
+            if counter:
+                lines.append(f"{title}:")
+                lines += [f"  {n:>3} x {what}" for what, n in counter.most_common(top)]
+        for r in self.rows:
+            if r.status != "graded":
+                lines.append(f"not graded: {r.student}: {r.status}")
+        return lines
+
+
+def find_submissions(root: Path) -> list[tuple[str, Path]]:
+    """(student id, folder or zip) for each entry of ``root`` (Gradescope's export layout works)."""
+    if not root.is_dir():
+        raise WorkspaceError(f"{root} is not a folder of submissions (one subfolder or .zip per student).")
+    subs = [(p.stem if p.suffix == ".zip" else p.name, p) for p in sorted(root.iterdir())
+            if p.is_dir() or p.suffix == ".zip"]
+    if not subs:
+        raise WorkspaceError(f"{root} holds no submissions: expected one subfolder or .zip per student.")
+    return subs
+
+
+def locate_modules(folder: Path, lesson: Lesson) -> Path:
+    """The folder holding the student's modules: loose files, or inside any subfolder."""
+    names = {f"{e.id}.py" for e in lesson.exercises}
+    best, best_n = folder, len(names & {p.name for p in folder.iterdir()})
+    for sub in folder.rglob("*"):
+        if sub.is_dir() and not any(part.startswith(("__", ".")) for part in sub.relative_to(folder).parts):
+            n = len(names & {p.name for p in sub.iterdir()})
+            if n > best_n:
+                best, best_n = sub, n
+    if best_n == 0:
+        raise WorkspaceError(f"no lesson modules ({', '.join(sorted(names))}) in the submission")
+    return best
+
+
+def _materialize(source: Path, scratch: Path, lesson: Lesson) -> Path:
+    """Copy (or safely unzip) a submission into scratch space; the original is never touched."""
+    dest = scratch / "submission"
+    if source.suffix == ".zip":
+        with zipfile.ZipFile(source) as zf:
+            for member in zf.infolist():
+                target = (dest / member.filename).resolve()
+                if not str(target).startswith(str(dest.resolve())):
+                    raise WorkspaceError(f"the zip has an entry outside its folder ({member.filename})")
+            zf.extractall(dest)
+    else:
+        shutil.copytree(source, dest, symlinks=False, ignore_dangling_symlinks=True)
+    return locate_modules(dest, lesson)
+
+
+# -- grading processes ------------------------------------------------------------------------
+_ZYGOTE = None
+
+
+def _init_process(lesson_id: str, model: str, mem_mb: int) -> None:
+    from mechgrade.engine.runner import Zygote
+
+    global _ZYGOTE
+    _ZYGOTE = Zygote(lesson=lesson_id, model_spec=model, mem_mb=mem_mb)
+
+
+def _grade_one(lesson_id: str, student: str, source: Path, results_dir: Path, model: str, hidden: bool) -> StudentRow:
+    from mechgrade.engine.session import check_workspace
+
+    lesson = load_lesson(lesson_id)
+    exercises = {e.id: 0.0 for e in lesson.exercises}
+    public_max = sum(c.points for _, _, c in lesson.iter_cases(hidden=hidden))
+    with tempfile.TemporaryDirectory(prefix="mechgrade-grade-") as tmp:
+        try:
+            ws = _materialize(source, Path(tmp), lesson)
+            result = check_workspace(lesson_id, ws, model=model, hidden=hidden, zygote=_ZYGOTE,
+                                     results_path=results_dir / f"{student}.json")
+        except (MechgradeError, OSError, zipfile.BadZipFile) as err:
+            (results_dir / f"{student}.json").write_text(json.dumps({"score": 0, "output": f"not graded: {err}", "tests": []}))
+            return StudentRow(student=student, score=0, max_score=public_max, status=str(err), exercises=exercises)
+    for summary in result.exercises():
+        exercises[summary.exercise] = summary.score
+    return StudentRow(student=student, score=result.score, max_score=result.max_score, status="graded", exercises=exercises,
+                      failed_cases=[c.name for c in result.cases if not c.passed],
+                      hints=[c.hint for c in result.cases if c.hint])
+
+
+def _row_from_results(lesson: Lesson, student: str, path: Path) -> StudentRow:
+    """Rebuild a row from a results.json written by an earlier (resumed) run."""
+    data = json.loads(path.read_text())
+    exercises = {e.id: 0.0 for e in lesson.exercises}
+    for t in data.get("tests", []):
+        exercises[t["name"].split(".")[0]] += t["score"]
+    status = "graded" if data.get("tests") else data.get("output", "not graded")
+    return StudentRow(student=student, score=data.get("score", 0), max_score=sum(t["max_score"] for t in data.get("tests", [])),
+                      status=status, exercises=exercises,
+                      failed_cases=[t["name"] for t in data.get("tests", []) if t["status"] == "failed"],
+                      hints=[line[6:] for t in data.get("tests", []) for line in t["output"].splitlines() if line.startswith("Hint: ")])
+
+
+def grade_class(lesson_id: str, submissions: Path, *, gradebook: Path, results_dir: Path, model: str | None = None,
+                hidden: bool = False, jobs: int | None = None, resume: bool = False, mem_mb: int = 2048,
+                progress: Callable[[str, int, int], None] | None = None) -> ClassReport:
+    lesson = load_lesson(lesson_id)
+    model = spec_from_env(model)
+    resolve(model)
+    subs = find_submissions(Path(submissions))
+    results_dir.mkdir(parents=True, exist_ok=True)
+    done = {s for s, _ in subs if resume and (results_dir / f"{s}.json").exists()}
+    rows = [_row_from_results(lesson, s, results_dir / f"{s}.json") for s, _ in subs if s in done]
+    todo = [(s, p) for s, p in subs if s not in done]
+    if todo:
+        # A key computed once here is reused by every grading process through the disk cache.
+        from mechgrade.engine.key import AnswerKey
+
+        key = AnswerKey(lesson, model)
+        for exercise, function, case in lesson.iter_cases(hidden=hidden):
+            key.entry(exercise, function, case)
+        if key.dirty:
+            key.save()
+        jobs = max(1, min(jobs or multiprocessing.cpu_count(), len(todo)))
+        ctx = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(jobs, mp_context=ctx, initializer=_init_process, initargs=(lesson_id, model, mem_mb)) as pool:
+            futures = {pool.submit(_grade_one, lesson_id, s, p, results_dir, model, hidden): s for s, p in todo}
+            for n, future in enumerate(as_completed(futures), 1):
+                rows.append(future.result())
+                if progress:
+                    progress(futures[future], n, len(todo))
+    rows.sort(key=lambda r: r.student)
+    _write_gradebook(gradebook, rows, [e.id for e in lesson.exercises])
+    return ClassReport(lesson=lesson_id, rows=rows, gradebook=gradebook, results_dir=results_dir)
+
+
+def _write_gradebook(path: Path, rows: list[StudentRow], exercises: list[str]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["student", "total", "max", *exercises, "status"])
+        for r in rows:
+            writer.writerow([r.student, f"{r.score:g}", f"{r.max_score:g}", *(f"{r.exercises[e]:g}" for e in exercises), r.status])

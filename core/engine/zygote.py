@@ -1,0 +1,67 @@
+"""A preloaded worker parent for grading many submissions: it imports TransformerLens and
+boots the model once, then forks one fresh student worker per submission, so no submission
+pays the boot and none can leave anything behind for the next (each has its own process).
+
+Protocol: the grading process holds one end of a Unix socketpair; each request is a JSON
+line {"workspace": ...} sent with two file descriptors (the worker's request-read end and
+response-write end) as SCM_RIGHTS; the zygote answers {"pid": ...}. Forked workers run
+single-threaded: a process that has used an OpenMP pool cannot safely fork, so the zygote
+never starts one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import socket
+import sys
+from pathlib import Path
+
+
+def serve(ctrl: socket.socket, lesson: str, model_spec: str, mem_mb: int) -> None:
+    import torch
+
+    torch.set_num_threads(1)
+    from mechgrade.engine import codec  # noqa: F401  (imported once, inherited by every fork)
+    from mechgrade.engine.worker import Worker
+    from mechgrade.exercises import load_builders
+    from mechgrade.models import load_model
+
+    load_model(model_spec)
+    load_builders(lesson)
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # the kernel reaps finished workers
+    ctrl.sendall(b'{"ready": true}\n')
+    while True:
+        msg, fds, _, _ = socket.recv_fds(ctrl, 65536, 2)
+        if not msg:
+            return
+        request = json.loads(msg)
+        pid = os.fork()
+        if pid == 0:
+            ctrl.close()
+            os.setsid()
+            os.chdir(request["cwd"])
+            try:
+                Worker(Path(request["workspace"]), lesson, model_spec, mem_mb, resp_fd=fds[1], req_fd=fds[0]).serve()
+            finally:
+                os._exit(0)
+        for fd in fds:
+            os.close(fd)
+        ctrl.sendall(json.dumps({"pid": pid}).encode() + b"\n")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--lesson", required=True)
+    ap.add_argument("--model", required=True)
+    ap.add_argument("--mem-mb", type=int, default=2048)
+    ap.add_argument("--ctrl-fd", type=int, required=True)
+    args = ap.parse_args()
+    sys.stdout = sys.stderr  # nothing may write into the control channel by accident
+    serve(socket.socket(fileno=args.ctrl_fd), args.lesson, args.model, args.mem_mb)
+
+
+if __name__ == "__main__":
+    main()
