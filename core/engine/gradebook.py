@@ -50,8 +50,8 @@ class ClassReport(BaseModel):
         if scores:
             lines.append(f"scores: mean {statistics.mean(scores):.1f}, median {statistics.median(scores):.1f}, "
                          f"min {min(scores):g}, max {max(scores):g} (of {graded[0].max_score:g})")
-            bins = Counter(min(int(s // 10) * 10, 90) for s in scores)
-            lines.append("distribution: " + "  ".join(f"{b}-{b + 9 if b < 90 else 100}: {bins[b]}" for b in range(0, 100, 10)))
+            bins = Counter(min(int(100 * r.score / r.max_score // 10) * 10, 90) if r.max_score else 0 for r in graded)
+            lines.append("distribution (% of max): " + "  ".join(f"{b}-{b + 9 if b < 90 else 100}: {bins[b]}" for b in range(0, 100, 10)))
         for title, counter in (("most failed cases", Counter(c for r in graded for c in r.failed_cases)),
                                ("hints shown most", Counter(h for r in graded for h in r.hints))):
             if counter:

@@ -1,0 +1,62 @@
+"""`mechgrade grade`: a class of submissions, each costing only its own row."""
+
+from __future__ import annotations
+
+import csv
+import shutil
+import zipfile
+
+import pytest
+
+from mechgrade.engine.gradebook import grade_class
+from mechgrade.engine.mutants import load_catalogue, write_mutant_workspace
+
+
+@pytest.fixture(scope="module")
+def classroom(tmp_path_factory, reference_ws, stub_ws):
+    root = tmp_path_factory.mktemp("submissions")
+    shutil.copytree(reference_ws, root / "alice")                       # full marks
+    shutil.copytree(stub_ws, root / "bob")                              # zero
+    (root / "carol" / "lesson27").mkdir(parents=True)                   # modules in a lesson27/ folder,
+    for p in reference_ws.glob("*.py"):                                 # one module that kills its worker
+        shutil.copy(p, root / "carol" / "lesson27" / p.name)
+    (root / "carol" / "lesson27" / "sae.py").write_text("import os\nos._exit(1)\n")
+    (root / "dave").mkdir()                                             # nothing submitted
+    with zipfile.ZipFile(root / "erin.zip", "w") as zf:                 # a zip of loose files
+        for p in reference_ws.glob("*.py"):
+            zf.write(p, p.name)
+    mutant = next(m for m in load_catalogue("lesson27").mutants if m.name == "induction-off-by-one")
+    write_mutant_workspace("lesson27", mutant, root / "frank")          # one wrong function
+    return root
+
+
+def test_a_class_is_graded_row_by_row(classroom, tmp_path, lesson):
+    gradebook = tmp_path / "gradebook.csv"
+    report = grade_class("lesson27", classroom, gradebook=gradebook, results_dir=tmp_path / "results", jobs=2)
+    rows = {r.student: r for r in report.rows}
+    public = sum(c.points for _, _, c in lesson.iter_cases())
+    sae = sum(c.points for e, _, c in lesson.iter_cases() if e.id == "sae")
+    induction_scores = sum(c.points for e, f, c in lesson.iter_cases() if f.name == "induction_scores")
+    assert rows["alice"].score == rows["erin"].score == public
+    assert rows["bob"].score == 0 and rows["bob"].status == "graded"
+    assert rows["carol"].score == public - sae
+    assert rows["frank"].score == public - induction_scores
+    assert rows["dave"].status.startswith("no lesson modules")
+    with open(gradebook) as f:
+        table = list(csv.DictReader(f))
+    assert [r["student"] for r in table] == ["alice", "bob", "carol", "dave", "erin", "frank"]
+    assert table[2]["sae"] == "0" and table[0]["total"] == f"{public:g}"
+    assert (tmp_path / "results" / "frank.json").exists()
+    summary = "\n".join(report.summary_lines())
+    assert "6 submissions, 5 graded" in summary and "Off by one on the induction diagonal" in summary
+
+    # --resume grades nobody again and rebuilds the same rows from the results files.
+    again = grade_class("lesson27", classroom, gradebook=gradebook, results_dir=tmp_path / "results", resume=True)
+    assert {r.student: r.score for r in again.rows} == {r.student: r.score for r in report.rows}
+
+
+def test_not_a_folder_is_one_sentence(tmp_path):
+    from mechgrade.errors import WorkspaceError
+
+    with pytest.raises(WorkspaceError, match="is not a folder of submissions"):
+        grade_class("lesson27", tmp_path / "missing", gradebook=tmp_path / "g.csv", results_dir=tmp_path / "r")
