@@ -94,16 +94,6 @@ def test_mutant_is_caught_and_its_hint_shown(mutant, lesson, key):
     assert hinted >= 1, f"{mutant.name}'s hint is never shown"
 
 
-@pytest.mark.parametrize("name", ["hooks-left-attached", "hooks-keyed-by-hook-name", "induction-off-by-one", "dla-no-ln-scale", "sae-no-decoder-norm"])
-def test_mutant_hint_end_to_end(name, tmp_path):
-    mutant = next(m for m in MUTANTS if m.name == name)
-    ws = write_mutant_workspace("lesson27", mutant, tmp_path / name)
-    result = check_workspace("lesson27", ws, exercises=(mutant.module,))
-    failed = [c for c in result.cases if not c.passed]
-    assert failed and all(c.function in mutant.functions for c in failed)
-    assert all(c.hint == mutant.hint for c in failed), [(c.name, c.feedback, c.hint) for c in failed]
-
-
 def test_a_different_probe_recipe_reports_held_out_accuracy(tmp_path):
     mutant = next(m for m in MUTANTS if m.name == "probe-sgd")
     ws = write_mutant_workspace("lesson27", mutant, tmp_path / "sgd")
@@ -150,35 +140,3 @@ def test_structural_hints_end_to_end(module, function, old, new, needle, tmp_pat
     result = check_workspace("lesson27", ws, exercises=(module,))
     failed = [c for c in result.cases if not c.passed and c.function == function]  # callers may fail too
     assert failed and all(needle in (c.hint or "") for c in failed), [(c.name, c.hint) for c in failed]
-
-
-def test_validate_proves_the_lesson27_graders():
-    """The instructor's proof, run in CI: reference full marks, stubs zero, every mutant caught
-    on its own functions only and with its own hint, no case passed by a constant or an input."""
-    from mechgrade.engine.validate import validate_lesson
-
-    report = validate_lesson("lesson27")
-    assert report.reference_score == report.max_score == 100 and report.stub_score == 0
-    bad = [(m.name, m.caught_by, m.leaked, m.hints_shown) for m in report.mutants if not m.ok]
-    assert not bad
-    assert not report.weak_cases
-    assert report.ok
-
-
-def test_weak_cases_are_found(lesson, monkeypatch):
-    """A case whose expected output is all zeros would be passed by a constant: validate says so."""
-    import torch
-
-    from mechgrade.engine import validate
-
-    real = AnswerKey.entry
-
-    def zeroed(self, exercise, function, case):
-        entry = real(self, exercise, function, case)
-        if function.name == "sae_decode" and case.label == "public 1":
-            return {"expected": torch.zeros_like(entry["expected"]), "mutants": {}}
-        return entry
-
-    monkeypatch.setattr(AnswerKey, "entry", zeroed)
-    weak = validate.weak_cases("lesson27", "embedded")
-    assert [(w.case, w.passed_by) for w in weak] == [("sae.sae_decode [public 1]", "zeros")]
