@@ -28,7 +28,8 @@ def check(lesson: str, path: Path | None, model_spec: str | None, exercises: tup
     from mechgrade.engine.session import check_workspace
     from mechgrade.render.terminal import render
 
-    console = Console(stderr=as_json)
+    # The file is fixed now: grading redirects sys.stdout, and the progress bar must not go there.
+    console = Console(file=sys.stderr if as_json else sys.stdout)
     path = path or Path(lesson)
     show_progress = console.is_terminal and not as_json
     if show_progress:

@@ -49,7 +49,7 @@ class Worker:
         from mechgrade.models import load_model
 
         self.workspace = workspace
-        self.requests = os.fdopen(req_fd, "r", closefd=req_fd != 0) if req_fd else sys.stdin
+        self.requests = os.fdopen(req_fd, "r") if req_fd else sys.stdin
         self.model = load_model(model_spec)  # cached: a forked worker inherits its zygote's model
         self.build = load_builders(lesson)
         self.resp = os.fdopen(resp_fd, "wb", buffering=0)
