@@ -59,7 +59,7 @@ def describe(spec: str) -> str:
     if log_path is not None and log_path.exists():
         log = json.loads(log_path.read_text())
         lines.append(f"trained by: {log.get('recipe', 'training/train_embedded.py')}, seed {log['seed']}, "
-                     f"{log['train_time_s'] / 60:.1f} min on {log['threads']} CPU thread(s); targets met at stage-2 step {log['solved_at_step']}")
+                     f"{log['train_time_s'] / 60:.1f} min on {log['threads']} CPU thread(s); targets met at induction-stage step {log['solved_at_step']}")
     prev, _ = head_scores(model, 32)
     lp, hp = divmod(int(prev.argmax()), cfg.n_heads)
     lines.append(f"previous-token head: L{lp}H{hp}, score {float(prev.max()):.3f}")
