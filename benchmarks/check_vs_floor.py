@@ -79,14 +79,15 @@ def main() -> None:
     floor = [sys.executable, "-c", FLOOR, args.model]
     cold = timed(check)  # computes the answer key if it is not cached yet, warms the OS file cache
     rows: dict[str, list[float]] = {"floor": [], "check": [], "help": []}
-    peaks: dict[str, float] = {"floor": 0.0, "check": cold[1], "help": 0.0}
+    peaks: dict[str, float] = {"floor": 0.0, "check": 0.0, "help": 0.0}
     for _ in range(args.repeats):  # interleaved, so machine noise hits both alike
         for name, cmd in (("floor", floor), ("check", check), ("help", ["mechgrade", "--help"])):
             seconds, peak = timed(cmd)
             rows[name].append(seconds)
             peaks[name] = max(peaks[name], peak)
     med = {k: statistics.median(v) for k, v in rows.items()}
-    print(f"model: {args.model}; median of {args.repeats} interleaved runs; first (cold) check {cold[0]:.2f} s")
+    print(f"model: {args.model}; median of {args.repeats} interleaved runs")
+    print(f"  first check (computes the answer key if not cached): {cold[0]:.2f} s, peak RSS {cold[1]:.0f} MB")
     for k, v in med.items():
         print(f"  {k:<6} {v:6.2f} s   peak RSS (all processes) {peaks[k]:7.0f} MB   runs: {', '.join(f'{x:.2f}' for x in rows[k])}")
     print(f"  check / floor = {med['check'] / med['floor']:.2f}")

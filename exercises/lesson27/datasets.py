@@ -50,8 +50,8 @@ def probe_dataset(
     toks = continuation_tokens(model.cfg.d_vocab, model.tokenizer.bos_token_id, n_rows, seq_len, seed)
     labels = repeat_labels(toks)
     name = f"blocks.{layer}.{hook}"
-    with torch.no_grad():
-        _, cache = model.run_with_cache(toks, names_filter=lambda x: x == name)
+    with torch.no_grad():  # stop after that block: GPT-2's logits for 64 x 64 tokens would be 0.8 GB
+        _, cache = model.run_with_cache(toks, names_filter=lambda x: x == name, stop_at_layer=layer + 1)
     acts = cache[name][:, 2:].reshape(-1, model.cfg.d_model)
     flat = labels[:, 2:].reshape(-1)
     gen = torch.Generator().manual_seed(seed + 1)
