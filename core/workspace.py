@@ -23,9 +23,13 @@ def model_facts(model_spec: str) -> dict:
     """What the instructions say about the model, from its config alone (no torch import)."""
     import json
 
+    from mechgrade.errors import ModelUnavailable
     from mechgrade.models.spec import resolve
 
-    source = resolve(model_spec, allow_download=False) if model_spec else None
+    try:  # instructions can be written before the weights are downloaded
+        source = resolve(model_spec, allow_download=False)
+    except ModelUnavailable:
+        source = None
     facts = {"spec": model_spec, "n_layers": "?", "n_heads": "?", "d_model": "?", "d_vocab": "?"}
     if source is not None and source.directory is not None:
         cfg = json.loads((source.directory / "config.json").read_text())

@@ -101,3 +101,17 @@ def test_gpt2_offline_is_one_sentence(runner, reference_ws, monkeypatch, tmp_pat
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     out = runner.invoke(cli, ["check", "lesson27", "--path", str(reference_ws), "--model", "gpt2"])
     assert out.exit_code == 2 and "--model embedded" in out.output and "Traceback" not in out.output
+
+
+def test_readme_test_command_is_what_ci_runs():
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    ci = [line for line in (root / ".ci" / "run").read_text().splitlines() if line.startswith("python3 -m venv")]
+    assert len(ci) == 1 and ci[0] in (root / "README.md").read_text()
+
+
+def test_start_describes_a_model_that_is_not_downloaded_yet(runner, tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty"))
+    out = runner.invoke(cli, ["start", "lesson27", str(tmp_path / "w"), "--model", "gpt2"])
+    assert out.exit_code == 0 and "**gpt2** model" in (tmp_path / "w" / "README.md").read_text()
