@@ -24,5 +24,8 @@ def start(lesson: str, directory: Path | None, solutions: bool, force: bool, mod
     directory = directory or Path(lesson)
     written = create_workspace(spec, directory, solutions=solutions, force=force, model_spec=spec_from_env(model_spec))
     click.echo(f"Created {directory}/ with {', '.join(p.name for p in written)}.")
-    click.echo(f"Read {directory}/README.md, fill in the TODOs, then run: mechgrade check {lesson}"
-               + (f" --path {directory}" if directory != Path(lesson) else ""))
+    check = f"mechgrade check {lesson}" + (f" --path {directory}" if directory != Path(lesson) else "")
+    if solutions:
+        click.echo(f"These are the reference solutions; `{check}` should give full marks.")
+    else:
+        click.echo(f"Read {directory}/README.md, fill in the TODOs, then run: {check}")
