@@ -73,6 +73,21 @@ class AnswerKey:
 
         return load_model(self.model_spec)
 
+    def release_model(self) -> None:
+        """Drop this process's model (and the loader's cache of it) and return the memory."""
+        import ctypes
+        import gc
+
+        from mechgrade.models.loader import _load_cached
+
+        self.__dict__.pop("model", None)
+        _load_cached.cache_clear()
+        gc.collect()
+        try:
+            ctypes.CDLL("libc.so.6").malloc_trim(0)
+        except OSError:  # not glibc: the memory is freed, just maybe not returned at once
+            pass
+
     def entry(self, exercise: Exercise, function: Function, case: Case) -> dict[str, Any]:
         """{"expected": value, "mutants": {name: value}} for one case (computed if missing)."""
         if case.number not in self.entries:

@@ -40,7 +40,9 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[GRADERS] = {}
     config.stash[STARTED] = time.perf_counter()
     if config.getoption("mechgrade_lesson"):
-        _grader(config, config.getoption("mechgrade_lesson")).worker.spawn()
+        grader = _grader(config, config.getoption("mechgrade_lesson"))
+        grader.prepare_key(hidden=config.getoption("mechgrade_hidden"), exercises=tuple(config.getoption("mechgrade_exercise")))
+        grader.worker.spawn()  # boots while pytest collects the graders
 
 
 def _grader(config: pytest.Config, lesson_id: str):
