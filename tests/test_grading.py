@@ -140,3 +140,19 @@ def test_structural_hints_end_to_end(module, function, old, new, needle, tmp_pat
     result = check_workspace("lesson27", ws, exercises=(module,))
     failed = [c for c in result.cases if not c.passed and c.function == function]  # callers may fail too
     assert failed and all(needle in (c.hint or "") for c in failed), [(c.name, c.hint) for c in failed]
+
+
+def test_plain_pytest_on_the_graders_grades_the_same_way(reference_ws, stub_ws, tmp_path):
+    """`mechgrade check` is a front end: pytest on the installed graders gives the same results."""
+    import subprocess
+    import sys
+
+    for ws, score in ((reference_ws, 10.0), (stub_ws, 0.0)):
+        out = tmp_path / f"{ws.name}.json"
+        proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--pyargs", "mechgrade.graders.lesson27",
+                               "--mechgrade-path", str(ws), "--mechgrade-exercise", "sae", "--mechgrade-results", str(out)],
+                              capture_output=True, text=True, cwd=tmp_path)
+        assert proc.returncode == (0 if score else 1), proc.stdout[-2000:]
+        data = json.loads(out.read_text())
+        jsonschema.validate(data, SCHEMA)
+        assert data["score"] == score and len(data["tests"]) == 6
