@@ -48,6 +48,9 @@ def test_stubs_score_zero_everywhere(stub_ws):
     result = check_workspace("lesson27", stub_ws, hidden=True)
     assert result.score == 0 and len(result.cases) == 45
     assert all("is not implemented yet" in c.feedback for c in result.cases)
+    # Rendered from the lesson's feedback template: where to read up, how to recheck.
+    sae = next(c for c in result.cases if c.exercise == "sae")
+    assert 'section 6, "Sparse autoencoders", of your workspace README' in sae.feedback and "-e sae" in sae.feedback
 
 
 def test_exercise_selection_runs_only_that_exercise(reference_ws):
@@ -100,7 +103,7 @@ def test_a_different_probe_recipe_reports_held_out_accuracy(tmp_path):
     result = check_workspace("lesson27", ws, exercises=("probe",))
     failed = [c for c in result.cases if not c.passed]
     assert failed and all(c.function == "train_linear_probe" for c in failed)
-    assert all("held-out accuracy of your probe" in c.feedback and c.hint == mutant.hint for c in failed)
+    assert all("Held-out accuracy of your probe" in c.feedback and c.hint == mutant.hint for c in failed)
 
 
 def test_shipped_key_is_current_for_the_embedded_model(lesson):

@@ -55,6 +55,22 @@ class Grader:
         self.hints = {m.name: m.hint for m in load_catalogue(lesson.id).mutants}
 
     @cached_property
+    def feedback_template(self):
+        from jinja2 import Environment, FileSystemLoader, StrictUndefined
+
+        from mechgrade.spec import lesson_dir
+
+        env = Environment(loader=FileSystemLoader(lesson_dir(self.lesson.id) / "templates"), undefined=StrictUndefined)
+        return env.get_template("feedback.txt.j2")
+
+    def fail(self, exercise: Exercise, function: Function, case: Case, message: str, hint: str | None = None) -> CaseFailed:
+        """The student-facing failure, rendered from the lesson's feedback template."""
+        number = [e.id for e in self.lesson.exercises].index(exercise.id) + 1
+        text = self.feedback_template.render(message=message, lesson=self.lesson, exercise=exercise,
+                                             exercise_number=number, function=function, case=case)
+        return CaseFailed(text.strip(), hint)
+
+    @cached_property
     def key(self) -> AnswerKey:
         return AnswerKey(self.lesson, self.model_spec)
 
@@ -95,19 +111,20 @@ class Grader:
         """Return the student's output if it matches the key; raise ``CaseFailed`` otherwise."""
         entry = self.key.entry(exercise, function, case)
         outcome = self.last = self.run(exercise, function, case)
+        where = (exercise, function, case)
         if not outcome.ok:
-            raise CaseFailed(outcome.message)
+            raise self.fail(*where, outcome.message)
         expected = entry["expected"]
         dims = output_dims(self.lesson.id, exercise.id, function.name)
         verdict = compare(outcome.value, expected, atol=function.atol, rtol=function.rtol, dims=dims)
         if not verdict.passed:
-            raise CaseFailed(verdict.message, self.diagnose(outcome.value, entry, function, dims))
+            raise self.fail(*where, verdict.message, self.diagnose(outcome.value, entry, function, dims))
         if outcome.hooks_left:
-            raise CaseFailed(f"{outcome.hooks_left} hook(s) were still attached to the model after {function.name} returned "
-                             "(they were removed before the next case)", self.hints.get("hooks-left-attached"))
+            raise self.fail(*where, f"{outcome.hooks_left} hook(s) were still attached to the model after {function.name} returned "
+                            "(they were removed before the next case)", self.hints.get("hooks-left-attached"))
         if outcome.model_modified:
-            raise CaseFailed(f"{function.name} changed the model's weights or attributes (restored before the next case); "
-                             "work on copies, never on the model's own tensors")
+            raise self.fail(*where, f"{function.name} changed the model's weights or attributes (restored before the next case); "
+                            "work on copies, never on the model's own tensors")
         return outcome.value
 
     def diagnose(self, got: Any, entry: dict, function: Function, dims: Any) -> str | None:
