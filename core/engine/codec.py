@@ -69,9 +69,7 @@ def to_bytes(tree: Any, tensors: dict[str, torch.Tensor]) -> bytes:
 
 
 def from_bytes(blob: bytes) -> Any:
-    from safetensors import safe_open  # noqa: F401  (format check happens in load)
-
-    tensors = st_load(blob)
+    tensors = st_load(blob)  # validates the format before we read the header ourselves
     header_len = int.from_bytes(blob[:8], "little")
     meta = json.loads(blob[8: 8 + header_len]).get("__metadata__", {})
     return decode(json.loads(meta["tree"]), tensors)
