@@ -43,6 +43,7 @@ def test_models_inspect_embedded_prints_the_circuit(runner):
     assert out.exit_code == 0, out.output
     assert "2 layers, 4 heads" in out.output and "previous-token head: L0H0" in out.output
     assert out.output.count("induction head L1H0") == 4
+    assert "zero-ablating the induction head L1H0 at seq_len 32" in out.output
 
 
 def test_start_creates_refuses_and_keeps_work(runner, tmp_path):

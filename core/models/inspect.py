@@ -69,4 +69,10 @@ def describe(spec: str) -> str:
         first, second = half_losses(model, seq_len)
         lines.append(f"seq_len {seq_len:>2}: induction head L{li}H{hi} score {float(ind.max()):.3f}; "
                      f"loss first half {first:.2f}, repeated half {second:.2f}")
+    # The circuit is canonical if zeroing either head undoes the repeated half's advantage.
+    first, second = half_losses(model, 32)
+    for name, head in (("previous-token", (lp, hp)), ("induction", (li, hi))):
+        _, ablated = half_losses(model, 32, ablate=head)
+        lines.append(f"zero-ablating the {name} head L{head[0]}H{head[1]} at seq_len 32: repeated-half loss "
+                     f"{second:.2f} -> {ablated:.2f} ({(ablated - second) / (first - second):.0%} of the gap to the first half)")
     return "\n".join(lines)
