@@ -42,7 +42,7 @@ def test_models_inspect_embedded_prints_the_circuit(runner):
     out = runner.invoke(cli, ["models", "--inspect", "embedded"])
     assert out.exit_code == 0, out.output
     assert "2 layers, 4 heads" in out.output and "previous-token head: L0H0" in out.output
-    assert out.output.count("induction head L1H0") == 4
+    assert sum(line.startswith("seq_len") and "induction head L1H0" in line for line in out.output.splitlines()) == 4
     assert "zero-ablating the induction head L1H0 at seq_len 32" in out.output
 
 
