@@ -51,7 +51,8 @@ CHEATS = {
         """), "differs from the expected values"),
     "sys.exit(0)": (sae_module("import sys; sys.exit(0)"), "called sys.exit(0)"),
     "os._exit(0)": (sae_module("import os; os._exit(0)"), "exited (status 0)"),
-    "prints fake PASSED lines": (sae_module("print('PASSED 100/100'); import sys; sys.__stdout__.write('PASSED\\n'); return torch.zeros(1)"), "has shape [1]"),
+    "prints fake PASSED lines": (sae_module("print('PASSED 100/100'); import sys; sys.__stdout__.write('PASSED\\n'); return torch.zeros(1)"),
+                                 "has shape [1], expected [8, 32] (batch, d_sae)\nYour code printed:\n  PASSED 100/100"),
     "returns a tensor subclass with a forged __eq__": (sae_module("""
         class Always(torch.Tensor):
             def __eq__(self, other): return True

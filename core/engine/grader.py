@@ -21,6 +21,9 @@ from mechgrade.engine.runner import Outcome, StudentWorker, Zygote
 from mechgrade.spec import Case, Exercise, Function, Lesson, load_lesson
 
 
+PRINTED_CHARS = 600
+
+
 class CaseFailed(AssertionError):
     """A graded case did not pass; ``feedback`` and ``hint`` go to the student."""
 
@@ -64,10 +67,13 @@ class Grader:
         return env.get_template("feedback.txt.j2")
 
     def fail(self, exercise: Exercise, function: Function, case: Case, message: str, hint: str | None = None) -> CaseFailed:
-        """The student-facing failure, rendered from the lesson's feedback template."""
+        """The student-facing failure, rendered from the lesson's feedback template, with what
+        the student's code printed during the call (print-debugging works; nothing is parsed)."""
         number = [e.id for e in self.lesson.exercises].index(exercise.id) + 1
+        printed = self.last.stdout.strip() if getattr(self, "last", None) is not None else ""
         text = self.feedback_template.render(message=message, lesson=self.lesson, exercise=exercise,
-                                             exercise_number=number, function=function, case=case)
+                                             exercise_number=number, function=function, case=case,
+                                             printed=printed[:PRINTED_CHARS] + ("..." if len(printed) > PRINTED_CHARS else ""))
         return CaseFailed(text.strip(), hint)
 
     @cached_property
