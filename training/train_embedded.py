@@ -21,10 +21,11 @@ Recipes tried first (seed 0, batch 48 x 144, AdamW; scores in the lesson's defin
 2. Head 0 only in stage 1 (0.99), then layer 0's attention frozen, embeddings free: the
    previous-token score decayed to 0.42 by step 1,000, induction <= 0.07, loss flat at ln 512.
 3. Also freezing the (tied) embeddings, lr 1e-3: previous-token 0.985 kept, but induction
-   <= 0.06 after 1,000 steps (lr 3e-3: the same); freezing only positions: 0.84 / <= 0.06.
-4. Adding the "bag" stage (tied): induction <= 0.08 after 1,000 steps at lr 3e-3.
-5. Untied unembedding + bag: induction <= 0.09 after 750 steps; layer 0's LayerNorm, left
-   trainable, let the previous-token score decay to 0.77.
+   <= 0.06 after 1,000 steps; freezing only positions: 0.84 / <= 0.06 after 750 steps.
+4. Adding the "bag" stage (tied): induction <= 0.08 after 1,000 steps at lr 3e-3 (<= 0.08
+   after 500 at lr 1e-3).
+5. Untied unembedding + bag, lr 3e-3: induction <= 0.09 after 750 steps; layer 0's LayerNorm,
+   left trainable, let the previous-token score decay to 0.77.
 6. This recipe (untied, bag, layer 0 frozen including its LayerNorm, auxiliary attention loss):
    induction 0.97 / 0.95 / 0.94 / 0.91 at lengths 8 / 16 / 32 / 64 after 250 stage-3 steps
    (lr 3e-3; lr 1e-3: 0.96 / 0.95 / 0.93 / 0.89), previous-token 0.98.
