@@ -1,5 +1,6 @@
 """`mechgrade check`."""
 
+import functools
 import json
 import sys
 from pathlib import Path
@@ -31,6 +32,8 @@ def check(lesson: str, path: Path | None, model_spec: str | None, exercises: tup
     # The file is fixed now: grading redirects sys.stdout, and the progress bar must not go there.
     console = Console(file=sys.stderr if as_json else sys.stdout)
     path = path or Path(lesson)
+    grade = functools.partial(check_workspace, lesson, path, model=model_spec, exercises=exercises, hidden=hidden,
+                              results_path=results_path)
     show_progress = console.is_terminal and not as_json
     if show_progress:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
@@ -42,10 +45,9 @@ def check(lesson: str, path: Path | None, model_spec: str | None, exercises: tup
             bar.update(task, description=what, completed=done, total=total)
 
         with bar:
-            result = check_workspace(lesson, path, model=model_spec, exercises=exercises, hidden=hidden,
-                                     results_path=results_path, progress=progress)
+            result = grade(progress=progress)
     else:
-        result = check_workspace(lesson, path, model=model_spec, exercises=exercises, hidden=hidden, results_path=results_path)
+        result = grade()
     if as_json:
         click.echo(json.dumps(result.to_gradescope(), indent=2))
     else:

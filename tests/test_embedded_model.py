@@ -33,8 +33,7 @@ def test_repeated_half_is_predicted(model, seq_len):
 @pytest.mark.parametrize("seq_len", [8, 32, 64])
 def test_circuit_is_canonical_by_ablation(model, seq_len):
     """Zero-ablating either head of the circuit undoes most of the repeated half's advantage."""
-    prev, _ = head_scores(model, seq_len)
-    _, ind = head_scores(model, seq_len)
+    prev, ind = head_scores(model, seq_len)
     prev_head = (0, int(prev[0].argmax()))
     ind_head = (1, int(ind[1].argmax()))
     first, second = half_losses(model, seq_len)

@@ -163,11 +163,7 @@ def grade_class(lesson_id: str, submissions: Path, *, gradebook: Path, results_d
         # A key computed once here is reused by every grading process through the disk cache.
         from mechgrade.engine.key import AnswerKey
 
-        key = AnswerKey(lesson, model)
-        for exercise, function, case in lesson.iter_cases(hidden=hidden):
-            key.entry(exercise, function, case)
-        if key.dirty:
-            key.save()
+        AnswerKey(lesson, model).fill(lesson.iter_cases(hidden=hidden))
         jobs = max(1, min(jobs or multiprocessing.cpu_count(), len(todo)))
         ctx = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(jobs, mp_context=ctx, initializer=_init_process, initargs=(lesson_id, model, mem_mb)) as pool:

@@ -114,6 +114,25 @@ class AnswerKey:
                 self.model.reset_hooks()
         return {"expected": expected, "mutants": mutants}
 
+    def fill(self, cases) -> bool:
+        """Compute the missing entries among ``cases`` ((exercise, function, case) triples) and
+        persist them; True if anything had to be computed."""
+        missing = [(e, f, c) for e, f, c in cases if c.number not in self.entries]
+        for exercise, function, case in missing:
+            self.entry(exercise, function, case)
+        if missing:
+            self.persist()
+        return bool(missing)
+
+    def persist(self) -> None:
+        """Save to the user cache if there is anything new; a read-only cache only costs the
+        next run the recomputation."""
+        if self.dirty:
+            try:
+                self.save()
+            except OSError:
+                pass
+
     def save(self, path: Path | None = None, *, only: set[str] | None = None) -> Path:
         path = path or self.cache_path
         path.parent.mkdir(parents=True, exist_ok=True)
