@@ -19,3 +19,7 @@ class SpecError(MechgradeError):
 
 class WorkspaceError(MechgradeError):
     """A student workspace is missing, or would be overwritten."""
+
+
+class ReferenceUnavailable(MechgradeError):
+    """A student bundle has no reference solutions; instructor-only features need them."""

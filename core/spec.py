@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from mechgrade.errors import SpecError, UnknownLesson
+from mechgrade.errors import ReferenceUnavailable, SpecError, UnknownLesson
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -112,6 +112,25 @@ def lesson_dir(lesson_id: str) -> Path:
         known = ", ".join(available_lessons()) or "none"
         raise UnknownLesson(f"No lesson '{lesson_id}' is installed; available: {known}.")
     return path
+
+
+def has_reference(lesson_id: str) -> bool:
+    """False in a student bundle, which ships no reference solutions."""
+    import importlib.util
+
+    try:
+        found = importlib.util.find_spec(f"mechgrade.reference.{lesson_id}") is not None
+    except ModuleNotFoundError:
+        found = False
+    return found
+
+
+def require_reference(lesson_id: str, what: str) -> None:
+    """Raise ``ReferenceUnavailable`` (one sentence) where this install is a student bundle;
+    ``what`` names the feature that needs the reference."""
+    if not has_reference(lesson_id):
+        raise ReferenceUnavailable(f"{what} needs the reference solutions, which this student bundle of mechgrade "
+                                   "does not include; it is for instructors (install the full mechgrade package).")
 
 
 def available_lessons() -> list[str]:

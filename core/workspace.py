@@ -9,11 +9,13 @@ from pathlib import Path
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from mechgrade.errors import WorkspaceError
-from mechgrade.spec import Lesson, lesson_dir
+from mechgrade.spec import Lesson, lesson_dir, require_reference
 
 
 def module_sources(lesson: Lesson, *, solutions: bool = False) -> dict[str, str]:
     """{"hooks.py": source, ...} from the stubs (or, for instructors, the reference)."""
+    if solutions:
+        require_reference(lesson.id, "--solutions")
     package = "reference" if solutions else "student_template"
     root = Path(importlib.import_module(f"mechgrade.{package}.{lesson.id}").__file__).parent
     return {f"{e.id}.py": (root / f"{e.id}.py").read_text(encoding="utf-8") for e in lesson.exercises}

@@ -33,10 +33,12 @@ class CaseFailed(AssertionError):
 
 
 def output_dims(lesson: str, exercise: str, function: str) -> Any:
-    """TransformerLens dimension names from the reference's jaxtyping return annotation."""
+    """TransformerLens dimension names from the jaxtyping return annotation. Read from the stub,
+    whose signature equals the reference's (a test checks), so student bundles, which ship no
+    reference, read the same dims."""
     import importlib
 
-    fn = getattr(importlib.import_module(f"mechgrade.reference.{lesson}.{exercise}"), function)
+    fn = getattr(importlib.import_module(f"mechgrade.student_template.{lesson}.{exercise}"), function)
     return _dims(inspect.signature(fn).return_annotation)
 
 
@@ -52,9 +54,10 @@ def _dims(ann: Any) -> Any:
 class Grader:
     """One per (lesson, workspace) in a pytest session: owns the worker and the answer key."""
 
-    def __init__(self, lesson: Lesson, workspace: Path, model_spec: str, mem_mb: int = 2048, zygote: Zygote | None = None):
+    def __init__(self, lesson: Lesson, workspace: Path, model_spec: str, mem_mb: int = 2048, zygote: Zygote | None = None,
+                 worker_user: str | None = None):
         self.lesson, self.workspace, self.model_spec = lesson, Path(workspace), model_spec
-        self.mem_mb, self.zygote = mem_mb, zygote
+        self.mem_mb, self.zygote, self.worker_user = mem_mb, zygote, worker_user
         self.hints = {m.name: m.hint for m in load_catalogue(lesson.id).mutants}
 
     @cached_property
@@ -84,7 +87,8 @@ class Grader:
     def worker(self) -> StudentWorker:
         if self.zygote is not None:  # `mechgrade grade`: forked from a preloaded process
             return self.zygote.worker(self.workspace)
-        return StudentWorker(self.workspace, lesson=self.lesson.id, model_spec=self.model_spec, mem_mb=self.mem_mb)
+        return StudentWorker(self.workspace, lesson=self.lesson.id, model_spec=self.model_spec, mem_mb=self.mem_mb,
+                             user=self.worker_user)
 
     def close(self) -> None:
         if "worker" in self.__dict__:

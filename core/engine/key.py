@@ -17,11 +17,15 @@ from pathlib import Path
 from typing import Any
 
 from mechgrade import __version__
+from mechgrade.errors import ReferenceUnavailable
 from mechgrade.engine.codec import encode, from_bytes, to_bytes, decode
 from mechgrade.engine.mutants import load_catalogue, mutant_module
 from mechgrade.models.loader import weights_fingerprint
 from mechgrade.models.spec import resolve
-from mechgrade.spec import Case, Exercise, Function, Lesson, lesson_dir
+from mechgrade.spec import Case, Exercise, Function, Lesson, has_reference, lesson_dir
+
+
+FROZEN_SOURCE = "SOURCE"
 
 
 def cache_root() -> Path:
@@ -31,7 +35,12 @@ def cache_root() -> Path:
 
 
 def source_fingerprint(lesson: str) -> str:
-    """Everything that determines the key besides the weights: reference, builders, spec, mutants."""
+    """Everything that determines the key besides the weights: reference, builders, spec, mutants.
+    A student bundle, which has no reference and no hidden cases, carries the fingerprint of the
+    full lesson it was exported from (``keys/SOURCE``), so that its shipped keys are found."""
+    frozen = lesson_dir(lesson) / "keys" / FROZEN_SOURCE
+    if frozen.is_file():
+        return frozen.read_text().strip()
     h = hashlib.sha256(__version__.encode())
     ref_dir = Path(importlib.import_module(f"mechgrade.reference.{lesson}").__file__).parent
     for path in sorted(ref_dir.glob("*.py")) + sorted(lesson_dir(lesson).glob("*.py")) + sorted(lesson_dir(lesson).glob("*.toml")):
@@ -98,6 +107,11 @@ class AnswerKey:
     def _compute(self, exercise: Exercise, function: Function, case: Case) -> dict[str, Any]:
         from mechgrade.exercises import load_builders
 
+        if not has_reference(self.lesson.id):
+            shipped = sorted(p.name.split("-")[0] for p in self.shipped_path.parent.glob("*.safetensors"))
+            raise ReferenceUnavailable(
+                f"This student bundle has no answer key for {function.name} [{case.label}] on model '{self.model_spec}' "
+                f"(its keys: {', '.join(shipped) or 'none'}); grade with --model embedded, or ask your instructor for a bundle with this model's key.")
         build = load_builders(self.lesson.id)
         reference = importlib.import_module(f"mechgrade.reference.{self.lesson.id}.{exercise.id}")
         # One set of inputs serves the reference and every mutant: none of them mutates its inputs.

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from mechgrade.spec import lesson_dir
+from mechgrade.spec import lesson_dir, require_reference
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -30,8 +30,8 @@ class Mutant(BaseModel):
     name: str = Field(description="Short id, e.g. 'induction-off-by-one'.")
     module: str = Field(description="Reference module (= exercise id) the edit applies to.")
     functions: list[str] = Field(description="The graded functions whose cases must catch it (a shared helper can break several).")
-    old: str
-    new: str
+    old: str = Field("", description="Reference snippet; blank in student bundles, which keep only the hints.")
+    new: str = ""
     hint: str = Field(description="What the engine says when a submission's output matches this mutant's.")
 
 
@@ -52,6 +52,7 @@ def load_catalogue(lesson: str) -> MutantCatalogue:
 
 
 def reference_source(lesson: str, module: str) -> str:
+    require_reference(lesson, "Running the mutant catalogue")
     return inspect.getsource(importlib.import_module(f"mechgrade.reference.{lesson}.{module}"))
 
 

@@ -29,6 +29,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--mechgrade-exercise", action="append", default=[], help="Grade only this exercise (repeatable).")
     group.addoption("--mechgrade-results", default=None, help="Write Gradescope results.json to this path.")
     group.addoption("--mechgrade-mem-mb", type=int, default=2048, help="Memory the student's code may allocate, in MB.")
+    group.addoption("--mechgrade-worker-user", default=None,
+                    help="Run the student worker as this (unprivileged) user; the grading process must be root.")
     group.addoption("--mechgrade-lesson", default=None, help="Start this lesson's worker at once, booting while pytest collects.")
 
 
@@ -56,7 +58,8 @@ def _grader(config: pytest.Config, lesson_id: str):
         path = Path(config.getoption("mechgrade_path") or f"./{lesson_id}")
         model = spec_from_env(config.getoption("mechgrade_model"))
         zygote = next((p.mechgrade_zygote for p in config.pluginmanager.get_plugins() if hasattr(p, "mechgrade_zygote")), None)
-        graders[lesson_id] = Grader(load_lesson(lesson_id), path, model, mem_mb=config.getoption("mechgrade_mem_mb"), zygote=zygote)
+        graders[lesson_id] = Grader(load_lesson(lesson_id), path, model, mem_mb=config.getoption("mechgrade_mem_mb"), zygote=zygote,
+                                    worker_user=config.getoption("mechgrade_worker_user"))
         config.stash[RESULTS] = GradingResult(lesson=lesson_id, model=model, workspace=str(path.resolve()))
     return graders[lesson_id]
 

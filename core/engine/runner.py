@@ -21,6 +21,7 @@ from mechgrade.engine.protocol import CallReport, CallRequest, CallResponse
 from mechgrade.errors import MechgradeError
 
 BOOT_TIMEOUT_S = 180.0
+WORKER_ENV = {"PATH", "LANG", "LC_ALL", "TRANSFORMERS_OFFLINE", "MECHGRADE_MODEL", "TOKENIZERS_PARALLELISM"}
 
 
 class Outcome(CallReport):
@@ -37,9 +38,10 @@ class WorkerDied(Exception):
 class StudentWorker:
     """A long-lived worker process for one workspace; restarted after a timeout or crash."""
 
-    def __init__(self, workspace: Path, *, lesson: str, model_spec: str, mem_mb: int = 2048):
+    def __init__(self, workspace: Path, *, lesson: str, model_spec: str, mem_mb: int = 2048, user: str | None = None):
         self.workspace = Path(workspace).resolve()
         self.lesson, self.model_spec, self.mem_mb = lesson, model_spec, mem_mb
+        self.user = user
         self.proc: subprocess.Popen | None = None
         self._next_id = 0
         self.restarts = 0
@@ -64,10 +66,27 @@ class StudentWorker:
         cmd = [sys.executable, "-I", "-m", "mechgrade.engine.worker", "--workspace", str(self.workspace),
                "--lesson", self.lesson, "--model", self.model_spec, "--mem-mb", str(self.mem_mb), "--resp-fd", str(w)]
         env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST")}
+        as_user = self._as_user(env) if self.user else {}
         proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=self._log, stderr=subprocess.STDOUT,
-                                pass_fds=(w,), cwd=self._cwd.name, env=env, start_new_session=True)
+                                pass_fds=(w,), cwd=self._cwd.name, env=env, start_new_session=True, **as_user)
         os.close(w)
         return proc, r
+
+    def _as_user(self, env: dict[str, str]) -> dict:
+        """Popen arguments that run the worker as ``self.user`` (the grading process is root):
+        no supplementary groups, its own scratch directory as home, and an environment cut
+        down to what booting the model needs, so nothing names a trusted path it could probe."""
+        import pwd
+
+        try:
+            account = pwd.getpwnam(self.user)
+        except KeyError:
+            raise MechgradeError(f"The worker user '{self.user}' does not exist; create it (setup.sh does) or drop the setting.") from None
+        os.chown(self._cwd.name, account.pw_uid, account.pw_gid)
+        keep = {k: v for k, v in env.items() if k in WORKER_ENV or k.startswith(("HF_", "OMP_", "MKL_", "MALLOC_"))}
+        env.clear()
+        env.update(keep, HOME=self._cwd.name, TMPDIR=self._cwd.name, USER=self.user)
+        return {"user": account.pw_uid, "group": account.pw_gid, "extra_groups": [], "umask": 0o077}
 
     def _wait_ready(self) -> None:
         try:

@@ -17,7 +17,7 @@ from mechgrade.engine.plugin import RESULTS
 from mechgrade.engine.results import GradingResult
 from mechgrade.errors import MechgradeError, WorkspaceError
 from mechgrade.models.spec import resolve, spec_from_env
-from mechgrade.spec import load_lesson
+from mechgrade.spec import load_lesson, require_reference
 
 Progress = Callable[[str, int, int], None]  # (what, done, total)
 
@@ -29,6 +29,11 @@ class _Collector:
         self.progress, self.total, self.done = progress, 0, 0
         self.result: GradingResult | None = None
         self.errors: list[str] = []
+        self.domain_error: MechgradeError | None = None
+
+    def pytest_internalerror(self, excrepr, excinfo) -> None:
+        if isinstance(excinfo.value, MechgradeError):  # e.g. raised while the plugin prepared the key
+            self.domain_error = excinfo.value
 
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         self.total = len(session.items)
@@ -59,8 +64,10 @@ class _ZygoteProvider:
 
 def check_workspace(lesson_id: str, path: Path, *, model: str | None = None, exercises: tuple[str, ...] = (),
                     hidden: bool = False, results_path: Path | None = None, progress: Progress | None = None,
-                    mem_mb: int = 2048, zygote=None) -> GradingResult:
+                    mem_mb: int = 2048, zygote=None, worker_user: str | None = None) -> GradingResult:
     lesson = load_lesson(lesson_id)
+    if hidden:
+        require_reference(lesson_id, "--hidden")  # a student bundle has no hidden cases to run
     for e in exercises:
         lesson.exercise(e)  # raises with the list of valid ids
     path = Path(path)
@@ -76,6 +83,8 @@ def check_workspace(lesson_id: str, path: Path, *, model: str | None = None, exe
         args += ["--mechgrade-exercise", e]
     if hidden:
         args.append("--mechgrade-hidden")
+    if worker_user:
+        args += ["--mechgrade-worker-user", worker_user]
     if results_path:
         args += ["--mechgrade-results", str(results_path)]
     collector = _Collector(progress)
@@ -85,6 +94,8 @@ def check_workspace(lesson_id: str, path: Path, *, model: str | None = None, exe
         plugins.append(_ZygoteProvider(zygote))
     with redirect_stdout(sink), redirect_stderr(sink):
         code = pytest.main(args, plugins=plugins)
+    if collector.domain_error is not None:
+        raise collector.domain_error
     if collector.result is None or collector.errors:
         why = "; ".join(collector.errors) or f"pytest exited with status {int(code)}"
         raise MechgradeError(f"The graders for {lesson_id} could not run: {why}.")

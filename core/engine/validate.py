@@ -17,7 +17,7 @@ from mechgrade.engine.key import AnswerKey
 from mechgrade.engine.mutants import Mutant, load_catalogue, write_mutant_workspace
 from mechgrade.engine.session import check_workspace
 from mechgrade.models.spec import spec_from_env
-from mechgrade.spec import load_lesson
+from mechgrade.spec import load_lesson, require_reference
 from mechgrade.workspace import create_workspace
 
 
@@ -118,6 +118,7 @@ def weak_cases(lesson_id: str, model: str) -> list[WeakCase]:
 
 
 def validate_lesson(lesson_id: str, *, model: str | None = None, progress: Callable[[str], None] | None = None) -> ValidationReport:
+    require_reference(lesson_id, "`mechgrade validate`")
     model = spec_from_env(model)
     lesson = load_lesson(lesson_id)
     say = progress or (lambda _: None)

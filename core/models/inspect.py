@@ -46,6 +46,9 @@ def half_losses(model, seq_len: int, batch: int = 8, seed: int = 0, ablate: tupl
 
 
 def describe(spec: str) -> str:
+    from mechgrade.spec import require_reference
+
+    require_reference("lesson27", "`mechgrade models --inspect`")  # head scores use the lesson's reference
     source = resolve(spec)
     model = load_model(spec)
     cfg = model.cfg

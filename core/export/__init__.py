@@ -1,0 +1,1 @@
+"""Exports for courses: the Gradescope autograder and the student starter bundle."""

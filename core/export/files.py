@@ -1,0 +1,171 @@
+"""The installed mechgrade package as files, filtered by who will hold them.
+
+An export never builds from a source checkout: it reads the files of the package that is
+importable now (editable install or wheel), so instructors can export from either. What a
+student may hold is decided here, in one place: no reference, no hidden cases, the mutant
+catalogue's hints without its reference snippets, and (for the Gradescope runtime) no keys.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import io
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from mechgrade.engine.codec import encode, from_bytes, to_bytes
+from mechgrade.spec import Lesson
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+# The product's top-level folders, each a subpackage (see pyproject's package-dir).
+ROOTS = ("mechgrade", "mechgrade.cli", "mechgrade.exercises", "mechgrade.graders", "mechgrade.reference",
+         "mechgrade.student_template")
+PER_LESSON = ("exercises", "graders", "reference", "student_template")
+
+
+@dataclass(frozen=True)
+class Audience:
+    """What one kind of holder may see."""
+
+    reference: bool  # reference solutions and the mutant catalogue's snippets
+    hidden: bool     # hidden cases in the spec and in keys
+    keys: bool       # answer keys (expected outputs)
+
+
+INSTRUCTOR = Audience(reference=True, hidden=True, keys=True)
+STUDENT = Audience(reference=False, hidden=False, keys=True)      # starter bundle: grades public cases locally
+WORKER = Audience(reference=False, hidden=False, keys=False)       # Gradescope runtime the student's code can read
+
+
+def installed_files() -> dict[str, Path]:
+    """{"mechgrade/engine/runner.py": path, ...} for every file of the importable package."""
+    files: dict[str, Path] = {}
+    for name in ROOTS:
+        try:
+            spec = importlib.util.find_spec(name)
+        except ModuleNotFoundError:
+            spec = None
+        if spec is None or not spec.submodule_search_locations:
+            continue  # a student bundle has no mechgrade.reference
+        prefix = name.replace(".", "/")
+        for location in spec.submodule_search_locations:
+            root = Path(location)
+            for path in sorted(root.rglob("*")):
+                rel = path.relative_to(root)
+                if path.is_file() and not path.is_symlink() and path.suffix != ".pyc" \
+                        and not any(part == "__pycache__" or part.startswith(".") for part in rel.parts):
+                    files.setdefault(f"{prefix}/{rel.as_posix()}", path)
+    return files
+
+
+def package_files(lesson: Lesson, audience: Audience) -> dict[str, bytes]:
+    """The package for ``audience``, with only ``lesson``'s folders, as {arcname: bytes}."""
+    out: dict[str, bytes] = {}
+    for arcname, path in installed_files().items():
+        parts = arcname.split("/")
+        if len(parts) > 2 and parts[1] in PER_LESSON:
+            if parts[1] == "reference" and not audience.reference:
+                continue
+            if len(parts) > 3 and parts[2] != lesson.id:
+                continue  # another lesson's folder
+        data = _filtered(arcname, path.read_bytes(), lesson, audience)
+        if data is not None:
+            out[arcname] = data
+    return out
+
+
+def _filtered(arcname: str, data: bytes, lesson: Lesson, audience: Audience) -> bytes | None:
+    lesson_prefix = f"mechgrade/exercises/{lesson.id}/"
+    if not arcname.startswith(lesson_prefix):
+        return data
+    name = arcname[len(lesson_prefix):]
+    if name.startswith("keys/"):
+        if not audience.keys:
+            return None
+        return data if audience.hidden or not name.endswith(".safetensors") else public_key(data, lesson)
+    if name == "lesson.toml" and not audience.hidden:
+        return public_spec(data.decode(), lesson).encode()
+    if name == "mutants.toml" and not audience.reference:
+        return hints_only(data.decode()).encode()
+    return data
+
+
+def public_numbers(lesson: Lesson) -> set[str]:
+    return {case.number for _, _, case in lesson.iter_cases(hidden=False)}
+
+
+def public_key(data: bytes, lesson: Lesson) -> bytes:
+    """A key file reduced to the public cases' entries."""
+    keep = public_numbers(lesson)
+    entries = {k: v for k, v in from_bytes(data).items() if k in keep}
+    return to_bytes(*encode(entries))
+
+
+def public_spec(text: str, lesson: Lesson) -> str:
+    """lesson.toml without hidden cases. Hidden cases follow the public ones of each function,
+    so public case numbers (which index the keys) do not move; checked here, not assumed."""
+    from mechgrade.spec import Lesson as LessonModel
+
+    data = tomllib.loads(text)
+    for exercise in data["exercises"]:
+        for function in exercise["functions"]:
+            function["cases"] = [c for c in function["cases"] if c.get("visibility", "public") == "public"]
+    stripped = toml_dumps(data)
+    numbers = {c.number for _, _, c in LessonModel.model_validate(tomllib.loads(stripped)).iter_cases(hidden=True)}
+    if numbers != public_numbers(lesson):
+        raise ValueError(f"{lesson.id}: dropping hidden cases renumbers public ones; list hidden cases after public ones")
+    return "# Public cases only: exported for students by `mechgrade export`.\n" + stripped
+
+
+def hints_only(text: str) -> str:
+    """mutants.toml with each mutant's name, functions and hint, but not its reference snippets."""
+    data = tomllib.loads(text)
+    for mutant in data.get("mutants", []):
+        mutant.pop("old", None)
+        mutant.pop("new", None)
+    return "# Hints only: exported for students by `mechgrade export`.\n" + toml_dumps(data)
+
+
+def toml_dumps(data: dict) -> str:
+    """TOML for plain data, one top-level key per line (inline tables and arrays below it)."""
+    return "".join(f"{_key(k)} = {_value(v)}\n" for k, v in data.items())
+
+
+def _key(k: str) -> str:
+    return k if k.replace("_", "").replace("-", "").isalnum() and k.isascii() else json.dumps(k)
+
+
+def _value(v) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (int, float)):
+        return repr(v)
+    if isinstance(v, str):
+        return json.dumps(v)  # a JSON string is a TOML basic string
+    if isinstance(v, list):
+        return "[" + ", ".join(_value(x) for x in v) + "]"
+    if isinstance(v, dict):
+        return "{ " + ", ".join(f"{_key(k)} = {_value(x)}" for k, x in v.items()) + " }"
+    raise TypeError(f"cannot write {type(v).__name__} as TOML")
+
+
+def write_zip(path: Path, files: dict[str, bytes], *, executable: set[str] = frozenset()) -> Path:
+    """A zip with stable order and permissions (``executable`` entries get mode 755)."""
+    import zipfile
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name in sorted(files):
+            info = zipfile.ZipInfo(name, date_time=(2026, 1, 1, 0, 0, 0))
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.external_attr = (0o100755 if name in executable else 0o100644) << 16
+            zf.writestr(info, files[name])
+    path.write_bytes(buf.getvalue())
+    return path
