@@ -9,7 +9,7 @@ from __future__ import annotations
 import click
 
 from mechgrade import __version__
-from mechgrade.cli import check, grade, list_cmd, models, start, validate
+from mechgrade.cli import check, export, grade, list_cmd, models, start, validate
 from mechgrade.cli.common import run_guarded
 
 
@@ -29,6 +29,7 @@ cli.add_command(start.start)
 cli.add_command(check.check)
 cli.add_command(validate.validate)
 cli.add_command(grade.grade)
+cli.add_command(export.export)
 
 
 def main() -> None:

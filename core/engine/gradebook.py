@@ -25,6 +25,7 @@ from pydantic import BaseModel
 from mechgrade.errors import MechgradeError, WorkspaceError
 from mechgrade.models.spec import resolve, spec_from_env
 from mechgrade.spec import Lesson, load_lesson
+from mechgrade.workspace import copy_regular_files
 
 
 class StudentRow(BaseModel):
@@ -99,7 +100,7 @@ def _materialize(source: Path, scratch: Path, lesson: Lesson) -> Path:
                     raise WorkspaceError(f"the zip has an entry outside its folder ({member.filename})")
             zf.extractall(dest)
     else:
-        shutil.copytree(source, dest, symlinks=False, ignore_dangling_symlinks=True)
+        copy_regular_files(source, dest)
     return locate_modules(dest, lesson)
 
 

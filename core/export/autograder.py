@@ -1,0 +1,155 @@
+"""The trusted side of an exported Gradescope autograder (``run_autograder`` calls ``run``).
+
+Runs as root from ``$ROOT/source/trusted`` (the full package: reference, hidden cases), while
+the student's code runs in the worker as an unprivileged user that can read only
+``$ROOT/runtime``. The submission is copied into a folder of that user's; when grading is
+over, every process of that user is killed, and only then is results.json written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import pwd
+import shutil
+import signal
+import sys
+import time
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict
+
+from mechgrade.engine.results import GradescopeVisibility
+
+CONFIG = "autograder.json"
+
+
+class AutograderConfig(BaseModel):
+    """Written by ``mechgrade export gradescope`` into the zip's root."""
+
+    model_config = ConfigDict(extra="forbid")
+    lesson: str
+    model: str = "embedded"
+    hidden_visibility: GradescopeVisibility = "after_published"
+    mem_mb: int
+    user: str = "mechgrade-student"
+    version: str
+
+    @classmethod
+    def load(cls, root: Path) -> "AutograderConfig":
+        return cls.model_validate_json((root / "source" / CONFIG).read_text())
+
+
+def model_spec(config: AutograderConfig, root: Path) -> str:
+    """A model shipped inside the zip (``--model DIR``) lives in the world-readable runtime."""
+    return str(root / "runtime" / "model") if config.model == "zip" else config.model
+
+
+def prepare(root: Path) -> None:
+    """Build time (network available): fetch the model, fill every case's key entry."""
+    from mechgrade.engine.key import AnswerKey
+    from mechgrade.models.spec import resolve
+    from mechgrade.spec import load_lesson
+
+    config = AutograderConfig.load(root)
+    if config.model == "zip":
+        shutil.copytree(root / "source" / "model", root / "runtime" / "model", dirs_exist_ok=True)
+    spec = model_spec(config, root)
+    resolve(spec, allow_download=True)
+    lesson = load_lesson(config.lesson)
+    key = AnswerKey(lesson, spec)
+    computed = key.fill(lesson.iter_cases(hidden=True))
+    print(f"mechgrade: answer key for {lesson.id} on '{config.model}': {len(key.entries)} cases "
+          f"({'computed now' if computed else 'shipped'}), {key.cache_path}")
+
+
+def _stage_submission(submission: Path, work: Path, lesson, user: str) -> Path:
+    """Copy the student's files (regular files only: a symlink could point into trusted
+    space) into a fresh folder owned by ``user``; return the folder holding the modules."""
+    from mechgrade.engine.gradebook import locate_modules
+    from mechgrade.workspace import copy_regular_files
+
+    if work.exists():
+        shutil.rmtree(work)
+    copy_regular_files(submission, work)
+    account = pwd.getpwnam(user)
+    for path in [work, *work.rglob("*")]:
+        os.chown(path, account.pw_uid, account.pw_gid)
+    work.chmod(0o700)
+    return locate_modules(work, lesson)
+
+
+def kill_user_processes(user: str) -> int:
+    """SIGKILL every process of ``user`` (a worker's children may have left its process group)."""
+    uid = pwd.getpwnam(user).pw_uid
+    killed = 0
+    for _ in range(3):  # a fork bomb can spawn while we scan; a few passes settle it
+        for entry in os.listdir("/proc"):
+            if entry.isdigit():
+                try:
+                    if os.stat(f"/proc/{entry}").st_uid == uid:
+                        os.kill(int(entry), signal.SIGKILL)
+                        killed += 1
+                except (FileNotFoundError, ProcessLookupError, PermissionError):
+                    pass
+        time.sleep(0.05)
+    return killed
+
+
+def failure_results(message: str) -> dict:
+    return {"score": 0, "output": message, "visibility": "visible", "tests": []}
+
+
+def grade(root: Path) -> dict:
+    from mechgrade.engine.session import check_workspace
+    from mechgrade.errors import MechgradeError, WorkspaceError
+    from mechgrade.spec import load_lesson
+
+    config = AutograderConfig.load(root)
+    lesson = load_lesson(config.lesson)
+    metadata = root / "submission_metadata.json"  # names and emails: not for the student's code
+    if metadata.exists():
+        metadata.chmod(0o600)
+    try:
+        workspace = _stage_submission(root / "submission", root / "work" / "submission", lesson, config.user)
+    except WorkspaceError as err:
+        return failure_results(f"Nothing to grade: {err}. Upload {', '.join(e.id + '.py' for e in lesson.exercises)} "
+                               f"(loose, or in a {lesson.id}/ folder).")
+    try:
+        result = check_workspace(config.lesson, workspace, model=model_spec(config, root), hidden=True,
+                                 mem_mb=config.mem_mb, worker_user=config.user)
+    except MechgradeError as err:
+        return failure_results(f"The autograder could not grade this submission: {err}")
+    finally:
+        kill_user_processes(config.user)
+    return result.to_gradescope(hidden_visibility=config.hidden_visibility)
+
+
+def run(root: Path) -> None:
+    """Grade and write results.json; whatever happens, a valid results.json is written."""
+    results = root / "results" / "results.json"
+    try:
+        data = grade(root)
+    except Exception as err:  # the trusted side failed: say so instead of leaving no results
+        data = failure_results(f"The autograder failed ({type(err).__name__}: {err}); please tell your instructor.")
+    results.parent.mkdir(parents=True, exist_ok=True)
+    tmp = results.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data, indent=2))
+    tmp.replace(results)
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("command", choices=["prepare", "run"])
+    ap.add_argument("--root", type=Path, default=Path(os.environ.get("MECHGRADE_AUTOGRADER_ROOT", "/autograder")))
+    args = ap.parse_args(argv)
+    if args.command == "prepare":
+        prepare(args.root)
+    else:
+        run(args.root)
+    sys.exit(0)
+
+
+if __name__ == "__main__":
+    main()

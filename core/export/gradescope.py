@@ -1,0 +1,91 @@
+"""`mechgrade export gradescope`: a zip Gradescope runs as its autograder.
+
+Zip root (= /autograder/source on Gradescope)::
+
+    setup.sh, run_autograder        rendered from templates/ (read them: they are short)
+    autograder.json                 lesson, model, hidden-case visibility, memory limit, user
+    wheels/mechgrade-*.whl          what the student's code may read: no reference, no hidden
+                                    cases, no keys (installed into /autograder/runtime)
+    trusted/mechgrade/...           the full package (root only, on PYTHONPATH of the grader)
+    cache/keys/<lesson>/*.safetensors   the answer key with hidden cases, when computable now
+    model/...                       a local model directory given as --model DIR
+
+For the embedded model the key is computed here; for any other model setup.sh computes it
+at image-build time, after fetching the weights.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import tempfile
+from pathlib import Path
+
+from jinja2 import Environment, PackageLoader, StrictUndefined
+from pydantic import BaseModel
+
+from mechgrade import __version__
+from mechgrade.engine.key import AnswerKey
+from mechgrade.engine.results import GradescopeVisibility
+from mechgrade.export.autograder import CONFIG, AutograderConfig
+from mechgrade.export.files import INSTRUCTOR, WORKER, package_files, write_zip
+from mechgrade.export.wheel import wheel_name, write_wheel
+from mechgrade.models.spec import resolve
+from mechgrade.spec import load_lesson, require_reference
+
+# Worker memory for the embedded model: with the grading process (~250 MB) and the booted
+# worker (~460 MB RSS), this keeps a whole run inside Gradescope's default 768 MB container
+# only if student code stays small; see the README for what to request.
+EMBEDDED_MEM_MB = 512
+LARGE_MEM_MB = 2048
+BOOT_S = 180
+
+
+class GradescopeExport(BaseModel):
+    path: Path
+    model: str
+    key_cases: int
+    deadline_s: int
+    mem_mb: int
+
+
+def _torch_version() -> str:
+    return importlib.metadata.version("torch").split("+")[0]
+
+
+def export_gradescope(lesson_id: str, out: Path, *, model: str = "embedded",
+                      hidden_visibility: GradescopeVisibility = "after_published", mem_mb: int | None = None,
+                      user: str = "mechgrade-student") -> GradescopeExport:
+    lesson = load_lesson(lesson_id)
+    require_reference(lesson_id, "Exporting a Gradescope autograder")
+    local = model == "embedded" or Path(model).expanduser().exists() or model.startswith((".", "/", "~"))
+    source = resolve(model, allow_download=False) if local else None  # a hub model is fetched by setup.sh
+    files: dict[str, bytes] = {}
+    key_cases = 0
+    if source is not None:  # the key is computed here, for the exact bytes the zip carries
+        key = AnswerKey(lesson, model)
+        key.fill(lesson.iter_cases(hidden=True))
+        with tempfile.TemporaryDirectory() as tmp:
+            files[f"cache/keys/{lesson.id}/{key.cache_path.name}"] = key.save(Path(tmp) / "key.safetensors").read_bytes()
+        key_cases = len(key.entries)
+    if source is not None and source.kind == "path":
+        for path in sorted(Path(source.directory).iterdir()):
+            if path.is_file():
+                files[f"model/{path.name}"] = path.read_bytes()
+    embedded = source is not None and source.kind == "embedded"
+    config = AutograderConfig(lesson=lesson.id, model="zip" if source is not None and source.kind == "path" else model,
+                              hidden_visibility=hidden_visibility, mem_mb=mem_mb or (EMBEDDED_MEM_MB if embedded else LARGE_MEM_MB),
+                              user=user, version=__version__)
+    files[CONFIG] = config.model_dump_json(indent=2).encode()
+    for name, data in package_files(lesson, INSTRUCTOR).items():
+        files[f"trusted/{name}"] = data
+    with tempfile.TemporaryDirectory() as tmp:
+        wheel = write_wheel(Path(tmp), package_files(lesson, WORKER), summary=f"mechgrade runtime for {lesson.id} (student-readable)")
+        files[f"wheels/{wheel_name()}"] = wheel.read_bytes()
+    deadline = BOOT_S + int(sum(f.timeout_s for _, f, _ in lesson.iter_cases(hidden=True)))
+    env = Environment(loader=PackageLoader("mechgrade.export", "templates"), undefined=StrictUndefined, keep_trailing_newline=True)
+    values = dict(lesson=lesson.id, model=model, version=__version__, user=user, torch=_torch_version(), wheel=wheel_name(),
+                  deadline_s=deadline)
+    files["setup.sh"] = env.get_template("setup.sh.j2").render(values).encode()
+    files["run_autograder"] = env.get_template("run_autograder.j2").render(values).encode()
+    write_zip(Path(out), files, executable={"setup.sh", "run_autograder"})
+    return GradescopeExport(path=Path(out), model=model, key_cases=key_cases, deadline_s=deadline, mem_mb=config.mem_mb)
