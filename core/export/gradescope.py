@@ -32,10 +32,11 @@ from mechgrade.export.wheel import wheel_name, write_wheel
 from mechgrade.models.spec import resolve
 from mechgrade.spec import load_lesson, require_reference
 
-# Worker memory for the embedded model: with the grading process (~250 MB) and the booted
-# worker (~460 MB RSS), this keeps a whole run inside Gradescope's default 768 MB container
-# only if student code stays small; see the README for what to request.
-EMBEDDED_MEM_MB = 512
+# Address space the student's code may add to the worker (RLIMIT_AS above its booted size).
+# Embedded: a correct run peaks at 0.72-0.89 GB PSS for both processes (grading ~0.21-0.40,
+# worker ~0.45-0.52), so Gradescope's default 768 MB is tight; past it, the kernel kills the
+# worker first (oom_score_adj 1000) and only that case is lost. See the README.
+EMBEDDED_MEM_MB = 256
 LARGE_MEM_MB = 2048
 BOOT_S = 180
 
