@@ -36,11 +36,12 @@ class Audience:
     reference: bool  # reference solutions and the mutant catalogue's snippets
     hidden: bool     # hidden cases in the spec and in keys
     keys: bool       # answer keys (expected outputs)
+    graders: bool    # the pytest graders (the worker needs none: it only builds inputs and runs code)
 
 
-INSTRUCTOR = Audience(reference=True, hidden=True, keys=True)
-STUDENT = Audience(reference=False, hidden=False, keys=True)      # starter bundle: grades public cases locally
-WORKER = Audience(reference=False, hidden=False, keys=False)       # Gradescope runtime the student's code can read
+INSTRUCTOR = Audience(reference=True, hidden=True, keys=True, graders=True)
+STUDENT = Audience(reference=False, hidden=False, keys=True, graders=True)    # starter bundle: grades public cases locally
+WORKER = Audience(reference=False, hidden=False, keys=False, graders=False)   # Gradescope runtime the student's code can read
 
 
 def installed_files() -> dict[str, Path]:
@@ -70,7 +71,7 @@ def package_files(lesson: Lesson, audience: Audience) -> dict[str, bytes]:
     for arcname, path in installed_files().items():
         parts = arcname.split("/")
         if len(parts) > 2 and parts[1] in PER_LESSON:
-            if parts[1] == "reference" and not audience.reference:
+            if (parts[1] == "reference" and not audience.reference) or (parts[1] == "graders" and not audience.graders):
                 continue
             if len(parts) > 3 and parts[2] != lesson.id:
                 continue  # another lesson's folder

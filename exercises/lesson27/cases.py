@@ -26,9 +26,13 @@ def builder(fn: Builder) -> Builder:
 
 def repeated_tokens(model, seq_len: int, batch: int, seed: int) -> Int[Tensor, "batch pos"]:
     """The lesson's repeated random tokens (its own copy: builders never trust student code)."""
-    half = torch.randint(0, model.cfg.d_vocab, (batch, seq_len), generator=torch.Generator().manual_seed(seed))
-    bos = torch.full((batch, 1), model.tokenizer.bos_token_id, dtype=half.dtype)
-    return torch.cat([bos, half, half], dim=1)
+    # Written differently from the reference on purpose: students (and their code, in the
+    # worker) can read this file, so it must not spell out a solution (tests/test_export.py).
+    gen = torch.Generator()
+    gen.manual_seed(seed)
+    half = torch.randint(0, model.cfg.d_vocab, (batch, seq_len), generator=gen)
+    start = half.new_full((batch, 1), model.tokenizer.bos_token_id)
+    return torch.hstack((start, half.repeat(1, 2)))
 
 
 def induction_pair(model, p: dict[str, Any]) -> tuple[Tensor, Tensor, Tensor, Tensor]:
@@ -56,8 +60,9 @@ def _cache(model, tokens: Tensor):
 
 
 def _logit_diff(logits: Float[Tensor, "batch pos d_vocab"], correct: Tensor, incorrect: Tensor) -> Tensor:
-    last = logits[:, -1]
-    return last.gather(-1, correct[:, None])[:, 0] - last.gather(-1, incorrect[:, None])[:, 0]
+    final = logits[:, -1, :]
+    at = lambda ids: torch.take_along_dim(final, ids.unsqueeze(-1), dim=-1).squeeze(-1)  # noqa: E731
+    return at(correct) - at(incorrect)
 
 
 def _tokens(model, p: dict[str, Any]) -> Int[Tensor, "batch pos"]:

@@ -19,7 +19,8 @@ from torch import Tensor
 
 
 def continuation_tokens(d_vocab: int, bos: int, n_rows: int, seq_len: int, seed: int) -> Int[Tensor, "batch pos"]:
-    gen = torch.Generator().manual_seed(seed)
+    gen = torch.Generator()
+    gen.manual_seed(seed)
     toks = torch.randint(0, d_vocab, (n_rows, seq_len), generator=gen)
     for row in range(n_rows):
         for _ in range(3):  # three copied segments per row, random source, length and target

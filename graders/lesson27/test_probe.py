@@ -16,7 +16,8 @@ HELDOUT_SEED_OFFSET = 1000
 def heldout_accuracy(grader, case, w, b) -> float:
     p = case.params
     acts, labels = probe_dataset(grader.key.model, n=p["n"], seed=p["seed"] + HELDOUT_SEED_OFFSET, layer=p["layer"])
-    return float(((acts @ w + b > 0).long() == labels).float().mean())
+    hits = (acts @ w + b).gt(0).to(labels.dtype).eq(labels)
+    return float(hits.float().mean())
 
 
 def check_probe(grader, exercise, function, case):

@@ -1,0 +1,444 @@
+"""The exports, run for real.
+
+Gradescope: the zip is unpacked into a root laid out like /autograder (the scripts read the
+root from MECHGRADE_AUTOGRADER_ROOT), its setup.sh runs every step (virtual environment,
+packages from the registry, the student user, permissions), and run_autograder grades
+submissions exactly as Gradescope would start it. Student bundle: the wheel is installed into
+a fresh virtual environment, where `start` and `check` must work without the reference.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+import zipfile
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+from mechgrade.engine.key import AnswerKey
+from mechgrade.export.files import public_numbers
+from mechgrade.export.gradescope import export_gradescope
+from mechgrade.export.student import export_student
+from mechgrade.spec import load_lesson
+from mechgrade.workspace import module_sources
+
+SCHEMA = json.loads((Path(__file__).parent / "data" / "gradescope_results.schema.json").read_text())
+USER = "mechgrade-student"
+as_root = pytest.mark.skipif(os.geteuid() != 0, reason="setup.sh creates a user and sets ownership: needs root, as on Gradescope")
+
+
+def solution_lines(lesson) -> set[str]:
+    """Lines of the reference that a student must not find: longer than a few tokens and in no
+    stub (signatures and docstrings are shared with the stubs on purpose)."""
+    stubs = "\n".join(module_sources(lesson).values())
+    return {line.strip() for text in module_sources(lesson, solutions=True).values() for line in text.splitlines()
+            if len(line.strip()) >= 20 and line.strip() not in stubs}
+
+
+def leaks(texts: dict[str, str], lesson) -> list[str]:
+    lines = solution_lines(lesson)
+    return [f"{name}: {line}" for name, text in texts.items() for line in lines if line in text]
+
+
+def zip_texts(data: bytes, prefix: str = "") -> dict[str, str]:
+    """Every member's text, descending into wheels."""
+    out = {}
+    with zipfile.ZipFile(io.BytesIO(data)) as zf:
+        for name in zf.namelist():
+            member = zf.read(name)
+            if name.endswith((".whl", ".zip")):
+                out.update(zip_texts(member, prefix + name + "!"))
+            else:
+                out[prefix + name] = member.decode("utf-8", "replace")
+    return out
+
+
+def test_leak_check_finds_solution_text(lesson):
+    """The check the bundle tests rely on, shown to fire on a reference module."""
+    ref = module_sources(lesson, solutions=True)["induction.py"]
+    assert leaks({"induction.py": ref}, lesson)
+    assert not leaks({"induction.py": module_sources(lesson)["induction.py"]}, lesson)
+
+
+# -- Gradescope ---------------------------------------------------------------------------
+class Autograder:
+    """A root laid out like /autograder, set up by the exported setup.sh."""
+
+    def __init__(self, root: Path):
+        self.root = root
+        self.env = {**os.environ, "MECHGRADE_AUTOGRADER_ROOT": str(root)}
+
+    def run(self, files: dict[str, str], folder: str = "") -> dict:
+        """Replace the submission with ``files`` (under ``folder``), run run_autograder, return
+        results.json (validated against Gradescope's schema)."""
+        submission = self.root / "submission"
+        shutil.rmtree(submission, ignore_errors=True)
+        (submission / folder).mkdir(parents=True)
+        for name, text in files.items():
+            (submission / folder / name).write_text(text)
+        proc = subprocess.run(["bash", str(self.root / "source" / "run_autograder")], env=self.env,
+                              capture_output=True, text=True, timeout=1500)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        data = json.loads((self.root / "results" / "results.json").read_text())
+        jsonschema.validate(data, SCHEMA)
+        return data
+
+
+def make_root() -> Path:
+    root = Path(tempfile.mkdtemp(prefix="mechgrade-autograder-", dir="/tmp"))
+    root.chmod(0o755)  # the student user must traverse to runtime/, as on Gradescope
+    return root
+
+
+def unpack(zip_path: Path, root: Path) -> None:
+    (root / "source").mkdir()
+    (root / "submission").mkdir()
+    with zipfile.ZipFile(zip_path) as zf:
+        zf.extractall(root / "source")
+    for script in ("setup.sh", "run_autograder"):
+        (root / "source" / script).chmod(0o755)
+
+
+def setup(root: Path, steps: str | None = None) -> None:
+    env = {**os.environ, "MECHGRADE_AUTOGRADER_ROOT": str(root)}
+    if steps:
+        env["MECHGRADE_SETUP_STEPS"] = steps
+    proc = subprocess.run(["bash", str(root / "source" / "setup.sh")], env=env, capture_output=True, text=True, timeout=1200)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+
+
+@pytest.fixture(scope="session")
+def autograder_zip(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("export") / "autograder.zip"
+    export_gradescope("lesson27", out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def autograder(autograder_zip):
+    if os.geteuid() != 0:
+        pytest.skip("setup.sh creates a user and sets ownership: needs root, as on Gradescope")
+    root = make_root()
+    unpack(autograder_zip, root)
+    setup(root)
+    yield Autograder(root)
+    shutil.rmtree(root, ignore_errors=True)
+
+
+def reference_files(lesson, **overrides: str) -> dict[str, str]:
+    return {**module_sources(lesson, solutions=True), **overrides}
+
+
+def points(lesson, exercise: str | None = None) -> float:
+    return sum(c.points for e, _, c in lesson.iter_cases(hidden=True) if exercise in (None, e.id))
+
+
+def test_zip_layout(autograder_zip, lesson):
+    with zipfile.ZipFile(autograder_zip) as zf:
+        names = set(zf.namelist())
+        modes = {i.filename: (i.external_attr >> 16) & 0o777 for i in zf.infolist()}
+        config = json.loads(zf.read("autograder.json"))
+    assert {"setup.sh", "run_autograder", "autograder.json"} <= names
+    assert modes["setup.sh"] == modes["run_autograder"] == 0o755
+    assert any(n.startswith("trusted/mechgrade/reference/lesson27/") for n in names)
+    assert any(n.startswith("cache/keys/lesson27/embedded-") for n in names)
+    assert config["hidden_visibility"] == "after_published" and config["mem_mb"] == 256
+
+
+def test_runtime_wheel_holds_no_solution_hidden_case_or_key(autograder_zip, lesson):
+    """What the student's code can read on Gradescope: the runtime wheel."""
+    with zipfile.ZipFile(autograder_zip) as zf:
+        wheel = next(n for n in zf.namelist() if n.startswith("wheels/"))
+        texts = zip_texts(zf.read(wheel))
+    assert not leaks(texts, lesson)
+    assert not [n for n in texts if "/reference/" in n or "/keys/" in n or "/graders/" in n]
+    spec = texts["mechgrade/exercises/lesson27/lesson.toml"]
+    assert "hidden" not in spec and "old =" not in texts["mechgrade/exercises/lesson27/mutants.toml"]
+
+
+@as_root
+def test_reference_gets_full_marks_and_hidden_cases_show_after_publishing(autograder, lesson):
+    data = autograder.run(reference_files(lesson))
+    assert data["score"] == points(lesson) == 100
+    assert len(data["tests"]) == sum(1 for _ in lesson.iter_cases(hidden=True))
+    assert all(t["score"] == t["max_score"] for t in data["tests"])
+    hidden = {c.number for _, _, c in lesson.iter_cases(hidden=True) if c.visibility == "hidden"}
+    assert {t["visibility"] for t in data["tests"] if t["number"] in hidden} == {"after_published"}
+    assert {t["visibility"] for t in data["tests"] if t["number"] not in hidden} == {"visible"}
+
+
+@as_root
+def test_stubs_get_zero(autograder, lesson):
+    data = autograder.run(module_sources(lesson))
+    assert data["score"] == 0 and len(data["tests"]) == 45
+
+
+@as_root
+def test_one_wrong_exercise_loses_exactly_its_points_in_a_folder_upload(autograder, lesson):
+    files = reference_files(lesson, **{"sae.py": module_sources(lesson)["sae.py"]})
+    data = autograder.run(files, folder="lesson27")
+    assert data["score"] == points(lesson) - points(lesson, "sae")
+    assert {t["tags"][0] for t in data["tests"] if t["score"] < t["max_score"]} == {"sae"}
+
+
+@as_root
+def test_empty_submission_says_what_to_upload(autograder):
+    data = autograder.run({"notes.txt": "hello"})
+    assert data["score"] == 0 and "Nothing to grade" in data["output"] and "hooks.py" in data["output"]
+
+
+def _stub_suffix(code: str) -> dict[str, str]:
+    """Stubs with ``code`` appended to every module (a cheat that gains nothing must score 0)."""
+    lesson = load_lesson("lesson27")
+    return {name: text + "\n" + textwrap.dedent(code) for name, text in module_sources(lesson).items()}
+
+
+CHEATS = {
+    "monkeypatches torch, mechgrade and pytest": """
+        import torch, pytest
+        torch.allclose = lambda *a, **k: True
+        torch.equal = lambda *a, **k: True
+        pytest.fail = lambda *a, **k: None
+        try:
+            import mechgrade.engine.compare as c
+            c.compare = lambda *a, **k: c.Verdict(passed=True)
+        except Exception:
+            pass
+        """,
+    "returns objects with a forged __eq__": """
+        import inspect as _inspect
+        class _Forged:
+            def __eq__(self, other): return True
+        for _name, _fn in list(globals().items()):
+            if _inspect.isfunction(_fn) and _fn.__module__ == __name__:
+                globals()[_name] = lambda *a, **k: _Forged()
+        """,
+    "prints fake passing results": """
+        import sys
+        print('{"score": 100, "tests": []}')
+        sys.__stdout__.write("PASSED 100/100\\n")
+        """,
+    "exits at import": "import sys\nsys.exit(0)\n",
+    "os._exit at import": "import os\nos._exit(0)\n",
+    "deletes what it can": """
+        import os, shutil
+        for target in ("/autograder", os.path.expanduser("~"), os.getcwd()):
+            shutil.rmtree(target, ignore_errors=True)
+        """,
+}
+
+
+@as_root
+@pytest.mark.parametrize("name", list(CHEATS))
+def test_cheats_score_zero_with_valid_results(autograder, name):
+    data = autograder.run(_stub_suffix(CHEATS[name]))
+    assert data["score"] == 0, [t["name"] for t in data["tests"] if t["score"]]
+    assert len(data["tests"]) == 45
+
+
+@as_root
+def test_student_code_cannot_reach_the_trusted_side(autograder, lesson, tmp_path):
+    """A spy in hooks.py, run as the student user: every attempt on the trusted side must fail,
+    and the daemon it leaves behind is killed before results.json is written."""
+    root = autograder.root
+    marker = Path(tempfile.mkdtemp(prefix="mechgrade-spy-", dir="/tmp"))
+    marker.chmod(0o777)
+    spy = f'''
+import json, os, pathlib, signal, time
+ROOT = pathlib.Path({str(root)!r})
+
+def attempt(fn):
+    try:
+        fn()
+        return "succeeded"
+    except OSError as err:
+        return type(err).__name__
+
+def get_activations(model, tokens, hook_names):
+    key = next(iter((ROOT / "source" / "cache" / "keys" / "lesson27").glob("*")), ROOT / "source" / "cache")
+    report = {{
+        "read config": attempt(lambda: (ROOT / "source" / "autograder.json").read_text()),
+        "read key": attempt(lambda: key.read_bytes()),
+        "read reference": attempt(lambda: (ROOT / "source" / "trusted" / "mechgrade" / "reference" / "lesson27" / "sae.py").read_text()),
+        "list results": attempt(lambda: os.listdir(ROOT / "results")),
+        "write results": attempt(lambda: (ROOT / "results" / "results.json").write_text('{{"score": 100}}')),
+        "write source": attempt(lambda: (ROOT / "source" / "x").write_text("x")),
+        "kill grader": attempt(lambda: os.kill(os.getppid(), signal.SIGKILL)),
+        "read raw submission metadata": attempt(lambda: (ROOT / "submission_metadata.json").read_text()),
+    }}
+    if os.fork() == 0:  # a daemon that outlives the worker and tries again later
+        os.setsid()
+        (pathlib.Path({str(marker)!r}) / "daemon.pid").write_text(str(os.getpid()))
+        for _ in range(600):
+            try:
+                (ROOT / "results" / "results.json").write_text('{{"score": 100}}')
+            except OSError:
+                pass
+            time.sleep(0.1)
+        os._exit(0)
+    raise RuntimeError("SPY " + json.dumps(report))
+'''
+    (root / "submission_metadata.json").write_text('{"users": [{"email": "someone@example.edu"}]}')
+    try:
+        data = autograder.run(reference_files(lesson, **{"hooks.py": spy}))
+    finally:
+        (root / "submission_metadata.json").unlink()
+    outputs = [t["output"] for t in data["tests"] if "SPY " in t["output"]]
+    assert outputs, "the spy did not run"
+    report = json.loads(outputs[0].split("SPY ", 1)[1].splitlines()[0])
+    assert report and "succeeded" not in report.values(), report
+    assert data["score"] == points(lesson) - points(lesson, "hooks")
+    pid = int((marker / "daemon.pid").read_text())
+    time.sleep(0.5)
+    assert not Path(f"/proc/{pid}").exists(), "the student's daemon survived grading"
+    assert json.loads((root / "results" / "results.json").read_text()) == data
+    shutil.rmtree(marker, ignore_errors=True)
+
+
+@as_root
+def test_hidden_visibility_is_configurable(autograder, lesson, autograder_zip, tmp_path):
+    from click.testing import CliRunner
+
+    from mechgrade.cli.main import cli
+
+    out = tmp_path / "a.zip"
+    result = CliRunner().invoke(cli, ["export", "gradescope", "lesson27", "-o", str(out), "--hidden-visibility", "hidden"])
+    assert result.exit_code == 0, result.output
+    with zipfile.ZipFile(out) as zf:
+        config = zf.read("autograder.json")
+    assert json.loads(config)["hidden_visibility"] == "hidden"
+    original = (autograder.root / "source" / "autograder.json").read_bytes()
+    (autograder.root / "source" / "autograder.json").write_bytes(config)
+    try:
+        data = autograder.run(reference_files(lesson))
+    finally:
+        (autograder.root / "source" / "autograder.json").write_bytes(original)
+    assert {t["visibility"] for t in data["tests"]} == {"visible", "hidden"}
+
+
+def test_run_autograder_writes_results_even_when_grading_cannot_start(autograder_zip, tmp_path):
+    """No runtime at all (setup never ran): the shell still leaves a valid results.json."""
+    root = tmp_path / "root"
+    root.mkdir()
+    unpack(autograder_zip, root)
+    env = {**os.environ, "MECHGRADE_AUTOGRADER_ROOT": str(root)}
+    proc = subprocess.run(["bash", str(root / "source" / "run_autograder")], env=env, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0
+    data = json.loads((root / "results" / "results.json").read_text())
+    jsonschema.validate(data, SCHEMA)
+    assert data["score"] == 0 and "could not grade" in data["output"]
+
+
+@as_root
+def test_local_model_directory_is_zipped_and_its_key_computed(autograder, tiny_gpt2_dir, lesson, tmp_path):
+    """--model DIR: the weights travel in the zip, setup puts them in the student-readable
+    runtime, and grading needs no network (the same path serves a saved GPT-2)."""
+    out = tmp_path / "tiny.zip"
+    done = export_gradescope("lesson27", out, model=str(tiny_gpt2_dir))
+    assert done.key_cases == 45
+    root = make_root()
+    try:
+        unpack(out, root)
+        (root / "runtime").mkdir()
+        (root / "runtime" / "venv").symlink_to(autograder.root / "runtime" / "venv")  # packages already installed
+        setup(root, steps="model users")
+        data = Autograder(root).run(reference_files(lesson))
+        assert data["score"] == 100, [t["output"] for t in data["tests"] if t["score"] < t["max_score"]][:2]
+        assert "runtime/model" in (root / "runtime" / "model" / "config.json").as_posix()
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+# -- student bundle -------------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def starter(tmp_path_factory, tiny_gpt2_dir):
+    """A bundle exported where the instructor also has a key for a local GPT-2 checkpoint."""
+    lesson = load_lesson("lesson27")
+    key = AnswerKey(lesson, str(tiny_gpt2_dir))
+    key.fill(lesson.iter_cases(hidden=True))
+    out = tmp_path_factory.mktemp("starter") / "starter.zip"
+    return export_student("lesson27", out)
+
+
+def test_student_bundle_holds_no_solution_and_no_hidden_case(starter, lesson):
+    texts = zip_texts(starter.path.read_bytes())
+    assert not leaks(texts, lesson)
+    assert not [n for n in texts if "/reference/" in n]
+    prefix = f"{starter.wheel}!mechgrade/exercises/lesson27/"
+    assert "hidden" not in texts[prefix + "lesson.toml"]
+    keys = {n: d for n, d in texts.items() if n.startswith(prefix + "keys/") and n.endswith(".safetensors")}
+    assert len(keys) == 2  # embedded, and the local checkpoint the instructor had a key for
+    with zipfile.ZipFile(starter.path) as zf, zipfile.ZipFile(io.BytesIO(zf.read(starter.wheel))) as wheel:
+        from mechgrade.engine.codec import from_bytes
+
+        for name in keys:
+            assert set(from_bytes(wheel.read(name.split("!", 1)[1]))) == public_numbers(lesson)
+    assert {"INSTALL.md", "lesson27/README.md", "lesson27/hooks.py"} <= set(texts)
+
+
+def test_student_bundle_installs_and_grades_public_cases_offline(starter, lesson, tiny_gpt2_dir, tmp_path):
+    folder = tmp_path / "course"
+    with zipfile.ZipFile(starter.path) as zf:
+        zf.extractall(folder)
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    pip = [str(venv / "bin" / "pip"), "install", "-q"]
+    subprocess.run(pip + ["torch==2.13.0"], check=True, capture_output=True)
+    subprocess.run(pip + [str(folder / starter.wheel)], check=True, capture_output=True)
+    env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "PYTHONPATH")}
+    env.update(PATH=f"{venv / 'bin'}:{env['PATH']}", MECHGRADE_CACHE_DIR=str(tmp_path / "cache"), HF_HUB_OFFLINE="1")
+
+    def mechgrade(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([str(venv / "bin" / "mechgrade"), *args], cwd=folder, env=env, capture_output=True, text=True, timeout=600)
+
+    installed = subprocess.run([str(venv / "bin" / "python"), "-c", textwrap.dedent("""
+        import importlib.metadata as m, importlib.util, json
+        dist = m.distribution("mechgrade")
+        print(json.dumps({"reference": importlib.util.find_spec("mechgrade.reference") is not None,
+                          "files": {str(f): f.read_text() for f in dist.files if not str(f).endswith((".safetensors", ".pyc"))}}))
+        """)], env=env, capture_output=True, text=True, check=True)
+    found = json.loads(installed.stdout)
+    assert found["reference"] is False
+    assert not leaks(found["files"], lesson)
+    assert "hidden" not in found["files"]["mechgrade/exercises/lesson27/lesson.toml"]
+
+    stubs = mechgrade("check", "lesson27")  # the bundle's ready workspace
+    assert stubs.returncode == 1 and "0 / 77 points" in stubs.stdout, stubs.stdout + stubs.stderr
+    started = mechgrade("start", "lesson27", "mine")
+    assert started.returncode == 0, started.stderr
+    for name, text in module_sources(lesson, solutions=True).items():
+        (folder / "mine" / name).write_text(text)
+    full = mechgrade("check", "lesson27", "--path", "mine")
+    assert full.returncode == 0 and "77 / 77 points" in full.stdout, full.stdout + full.stderr
+    tiny = mechgrade("check", "lesson27", "--path", "mine", "--model", str(tiny_gpt2_dir))
+    assert tiny.returncode == 0 and "77 / 77 points" in tiny.stdout, tiny.stdout + tiny.stderr
+    for args, needle in ((("start", "lesson27", "sol", "--solutions"), "--solutions needs the reference"),
+                         (("validate", "lesson27"), "`mechgrade validate` needs the reference"),
+                         (("check", "lesson27", "--hidden"), "--hidden needs the reference")):
+        refused = mechgrade(*args)
+        assert refused.returncode == 2 and needle in refused.stderr and "Traceback" not in refused.stderr, refused.stderr
+    other = tmp_path / "other-model"
+    shutil.copytree(tiny_gpt2_dir, other)
+    (other / "config.json").write_text((other / "config.json").read_text().replace('"n_head": 4', '"n_head": 2'))
+    no_key = mechgrade("check", "lesson27", "--path", "mine", "--model", str(other))
+    assert no_key.returncode == 2 and "has no answer key" in no_key.stderr, no_key.stderr
+
+
+def test_export_cli_refuses_a_bad_output_path(tmp_path):
+    from click.testing import CliRunner
+
+    from mechgrade.cli.main import cli
+
+    for args, needle in ((["export", "student", "lesson27", "-o", str(tmp_path)], "is a folder"),
+                         (["export", "gradescope", "lesson27", "-o", str(tmp_path / "missing" / "a.zip")], "does not exist")):
+        out = CliRunner().invoke(cli, args)
+        assert out.exit_code == 2 and needle in out.output and "Traceback" not in out.output, out.output
