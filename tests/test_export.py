@@ -37,11 +37,19 @@ as_root = pytest.mark.skipif(os.geteuid() != 0, reason="setup.sh creates a user 
 
 
 def solution_lines(lesson) -> set[str]:
-    """Lines of the reference that a student must not find: longer than a few tokens and in no
-    stub (signatures and docstrings are shared with the stubs on purpose)."""
+    """Lines of the reference's function bodies that a student must not find: longer than a
+    few tokens and in no stub (signatures and docstrings are shared with the stubs on purpose)."""
+    import ast
+
     stubs = "\n".join(module_sources(lesson).values())
-    return {line.strip() for text in module_sources(lesson, solutions=True).values() for line in text.splitlines()
-            if len(line.strip()) >= 20 and line.strip() not in stubs}
+    lines = set()
+    for text in module_sources(lesson, solutions=True).values():
+        for fn in ast.walk(ast.parse(text)):
+            if isinstance(fn, ast.FunctionDef):
+                body = fn.body[1:] if ast.get_docstring(fn) else fn.body
+                for stmt in body:
+                    lines.update(line.strip() for line in ast.get_source_segment(text, stmt).splitlines())
+    return {line for line in lines if len(line) >= 25 and line not in stubs}
 
 
 def leaks(texts: dict[str, str], lesson) -> list[str]:

@@ -30,7 +30,7 @@ def repeated_tokens(model, seq_len: int, batch: int, seed: int) -> Int[Tensor, "
     # worker) can read this file, so it must not spell out a solution (tests/test_export.py).
     gen = torch.Generator()
     gen.manual_seed(seed)
-    half = torch.randint(0, model.cfg.d_vocab, (batch, seq_len), generator=gen)
+    half = torch.randint(model.cfg.d_vocab, size=(batch, seq_len), generator=gen)
     start = half.new_full((batch, 1), model.tokenizer.bos_token_id)
     return torch.hstack((start, half.repeat(1, 2)))
 
