@@ -258,6 +258,7 @@ def test_student_code_cannot_reach_the_trusted_side(autograder, lesson, tmp_path
     """A spy in hooks.py, run as the student user: every attempt on the trusted side must fail,
     and the daemon it leaves behind is killed before results.json is written."""
     root = autograder.root
+    key_file = next((root / "source" / "cache" / "keys" / "lesson27").glob("*.safetensors"))
     marker = Path(tempfile.mkdtemp(prefix="mechgrade-spy-", dir="/tmp"))
     marker.chmod(0o777)
     spy = f'''
@@ -272,10 +273,9 @@ def attempt(fn):
         return type(err).__name__
 
 def get_activations(model, tokens, hook_names):
-    key = next(iter((ROOT / "source" / "cache" / "keys" / "lesson27").glob("*")), ROOT / "source" / "cache")
     report = {{
         "read config": attempt(lambda: (ROOT / "source" / "autograder.json").read_text()),
-        "read key": attempt(lambda: key.read_bytes()),
+        "read key": attempt(lambda: pathlib.Path({str(key_file)!r}).read_bytes()),
         "read reference": attempt(lambda: (ROOT / "source" / "trusted" / "mechgrade" / "reference" / "lesson27" / "sae.py").read_text()),
         "list results": attempt(lambda: os.listdir(ROOT / "results")),
         "write results": attempt(lambda: (ROOT / "results" / "results.json").write_text('{{"score": 100}}')),
@@ -302,7 +302,7 @@ def get_activations(model, tokens, hook_names):
         (root / "submission_metadata.json").unlink()
     outputs = [t["output"] for t in data["tests"] if "SPY " in t["output"]]
     assert outputs, "the spy did not run"
-    report = json.loads(outputs[0].split("SPY ", 1)[1].splitlines()[0])
+    report, _ = json.JSONDecoder().raw_decode(outputs[0].split("SPY ", 1)[1])
     assert report and "succeeded" not in report.values(), report
     assert data["score"] == points(lesson) - points(lesson, "hooks")
     pid = int((marker / "daemon.pid").read_text())
@@ -413,7 +413,7 @@ def test_student_bundle_installs_and_grades_public_cases_offline(starter, lesson
         dist = m.distribution("mechgrade")
         print(json.dumps({"reference": importlib.util.find_spec("mechgrade.reference") is not None,
                           "files": {str(f): f.read_text() for f in dist.files if not str(f).endswith((".safetensors", ".pyc"))}}))
-        """)], env=env, capture_output=True, text=True, check=True)
+        """)], cwd=folder, env=env, capture_output=True, text=True, check=True)
     found = json.loads(installed.stdout)
     assert found["reference"] is False
     assert not leaks(found["files"], lesson)
