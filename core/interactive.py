@@ -122,12 +122,24 @@ def module_source(function, *helpers) -> tuple[str, dict[str, str]]:
     constants: dict[str, str] = {}
     defs: dict[str, str] = {}
     not_sent: dict[str, str] = {}
+    for obj in helpers:
+        if not (isinstance(obj, types.FunctionType) or inspect.isclass(obj)):
+            raise CheckError(f"check() sends helper functions and classes along with yours, and a {type(obj).__name__} is neither; "
+                             "pass data to your function as arguments.")
     queue = [function, *helpers]
+    asked = len(queue)  # the objects passed explicitly must have a source; those found may not
     while queue:
         obj = queue.pop(0)
+        asked -= 1
         if obj.__name__ in defs:
             continue
-        defs[obj.__name__] = _source(obj)
+        try:
+            defs[obj.__name__] = _source(obj)
+        except CheckError:
+            if asked >= 0:
+                raise
+            not_sent[obj.__name__] = f"{type(obj).__name__}, source not available"
+            continue
         scope = getattr(obj, "__globals__", None) or vars(sys.modules.get(obj.__module__, types.ModuleType("_")))
         for name in sorted(_global_names(obj, defs[obj.__name__])):
             if name in defs or name in imports or name in constants or name in not_sent or name not in scope:

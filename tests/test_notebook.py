@@ -206,6 +206,8 @@ def test_check_usage_mistakes_are_one_sentence(lesson):
         check("lesson27", ns["induction_score"])
     assert "has no function named induction_score; its functions are: get_activations, " in str(err.value)
     assert err.value._render_traceback_() == [f"CheckError: {err.value}"]  # IPython shows this line, no traceback
+    with pytest.raises(CheckError, match="a list is neither"):
+        check("lesson27", define_like_ipython("def sae_decode(f, W_dec, b_dec):\n    return f\n")["sae_decode"], [1, 2])
     with pytest.raises(CheckError, match="No lesson 'lesson99'"):
         check("lesson99", ns["induction_score"])
 
@@ -218,6 +220,9 @@ def test_source_closure_sends_imports_constants_helpers_and_names_the_rest():
     assert "import torch" in source and "SCALE = 2.0" in source and "def helper(x)" in source
     assert not_sent == {"model": "Linear"}
     compile(source, "sent", "exec")
+    ns = define_like_ipython("class Thing:\n    pass\ndef probe_accuracy(probe, acts, labels):\n    return Thing()\n")
+    source, not_sent = module_source(ns["probe_accuracy"])  # a class IPython cannot give the source of
+    assert "def probe_accuracy" in source and not_sent == {"Thing": "type, source not available"}
 
 
 def test_importing_mechgrade_check_stays_torch_free():
