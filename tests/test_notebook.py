@@ -111,6 +111,17 @@ def test_broken_cells_and_magics_cost_only_what_they_break(lesson, reference_nb,
     assert f"get_activations raised: ValueError: boom (cell {hooks_cell}, line " in failed["get_activations"]
 
 
+def test_top_level_cells_that_touch_the_model_cost_nothing(lesson, reference_nb, tmp_path):
+    """An untagged experiment cell runs in the worker, where load_model returns the worker's own
+    model: what it does to it is undone before the first case."""
+    experiment = ('from mechgrade.models import load_model\nmodel = load_model("embedded")\n'
+                  'model.add_hook("blocks.0.hook_resid_pre", lambda act, hook: act * 0)\n'
+                  'for p in model.parameters():\n    p.data.zero_()\n')
+    path = edit(reference_nb, tmp_path / "experiments.ipynb", lambda cells: cells.insert(2, code(experiment)))
+    result = check_workspace("lesson27", path, exercises=("induction",))
+    assert result.all_passed, [c.feedback for c in result.cases if not c.passed]
+
+
 def test_a_file_that_is_not_a_notebook_is_one_sentence(tmp_path):
     bad = tmp_path / "bad.ipynb"
     bad.write_text("{not json")

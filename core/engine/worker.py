@@ -71,6 +71,9 @@ class Worker:
             from mechgrade.engine.nbexec import NotebookNamespace
 
             self.notebook = NotebookNamespace(workspace).run()
+            if self._hook_count():  # top-level cells may have used the shared model: the first case starts clean
+                self.model.reset_hooks()
+            self._restore()
 
     # -- student code ----------------------------------------------------------------------
     def _module(self, name: str):
