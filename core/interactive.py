@@ -68,7 +68,7 @@ class CheckResult:
 
         from mechgrade.render.terminal import render
 
-        console = Console(record=True, file=io.StringIO(), width=110, color_system="truecolor")
+        console = Console(record=True, file=io.StringIO(), width=110, color_system="truecolor", force_jupyter=False)
         render(self.result, console)
         if self.not_sent:
             console.print(Text(self._note(), style="yellow"))
