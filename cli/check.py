@@ -12,7 +12,7 @@ from mechgrade.cli.common import guard
 
 @click.command("check")
 @click.argument("lesson")
-@click.option("--path", "path", type=click.Path(path_type=Path), default=None, help="Workspace folder (default ./LESSON).")
+@click.option("--path", "path", type=click.Path(path_type=Path), default=None, help="Workspace folder or .ipynb notebook (default ./LESSON).")
 @click.option("--model", "model_spec", default=None, help="embedded (default), gpt2, or a local model directory.")
 @click.option("-e", "--exercise", "exercises", multiple=True, help="Check only this exercise (repeatable).")
 @click.option("--results", "results_path", type=click.Path(path_type=Path), default=None, help="Write Gradescope results.json here.")

@@ -13,14 +13,23 @@ from mechgrade.cli.common import guard
 @click.option("--solutions", is_flag=True, help="Fill in the reference solutions (instructors, demos).")
 @click.option("--force", is_flag=True, help="Write into a non-empty directory; replaced files are kept as .bak copies.")
 @click.option("--model", "model_spec", default=None, help="Model the instructions describe (default: embedded).")
+@click.option("--notebook", is_flag=False, flag_value="", default=None, metavar="[PATH]",
+              help="Write one Jupyter notebook instead (default LESSON.ipynb, inside DIRECTORY if given).")
 @guard
-def start(lesson: str, directory: Path | None, solutions: bool, force: bool, model_spec: str | None) -> None:
+def start(lesson: str, directory: Path | None, solutions: bool, force: bool, model_spec: str | None,
+          notebook: str | None) -> None:
     """Create a workspace for LESSON in DIRECTORY (default ./LESSON): stubs and instructions."""
     from mechgrade.models.spec import spec_from_env
     from mechgrade.spec import load_lesson
-    from mechgrade.workspace import create_workspace
+    from mechgrade.workspace import create_notebook, create_workspace
 
     spec = load_lesson(lesson)
+    if notebook is not None:
+        path = (directory or Path(".")) / (notebook or f"{lesson}.ipynb")
+        create_notebook(spec, path, solutions=solutions, force=force, model_spec=spec_from_env(model_spec))
+        click.echo(f"Created {path}: open it in Jupyter, fill in the TODOs and run each check(...) cell; "
+                   f"grade the saved notebook with: mechgrade check {lesson} --path {path}")
+        return
     directory = directory or Path(lesson)
     written = create_workspace(spec, directory, solutions=solutions, force=force, model_spec=spec_from_env(model_spec))
     click.echo(f"Created {directory}/ with {', '.join(p.name for p in written)}.")

@@ -4,3 +4,12 @@ Importing this package is cheap (no torch): the CLI's ``--help`` and ``list`` re
 """
 
 __version__ = "0.1.0"
+
+
+def check(lesson: str, function, *helpers, model: str | None = None):
+    """Grade ``function``, defined in your notebook, on ``lesson``'s public cases in an isolated
+    process (never called here); shows as a table. ``helpers`` are sent along with it.
+    See ``mechgrade.interactive`` (imported only now: importing mechgrade stays torch-free)."""
+    from mechgrade.interactive import check as check_function
+
+    return check_function(lesson, function, *helpers, model=model)

@@ -1,4 +1,5 @@
-"""Student workspaces: the lesson's stub modules plus a README of rendered instructions."""
+"""Student workspaces: the lesson's stub modules plus a README of rendered instructions, or the
+same as one Jupyter notebook."""
 
 from __future__ import annotations
 
@@ -41,10 +42,16 @@ def model_facts(model_spec: str) -> dict:
     return facts
 
 
-def render_instructions(lesson: Lesson, model_spec: str = "embedded") -> str:
+def render_instructions(lesson: Lesson, model_spec: str = "embedded", template: str = "README.md.j2") -> str:
     env = Environment(loader=FileSystemLoader(lesson_dir(lesson.id) / "templates"), undefined=StrictUndefined,
                       keep_trailing_newline=True)
-    return env.get_template("README.md.j2").render(lesson=lesson, model=model_facts(model_spec))
+    return env.get_template(template).render(lesson=lesson, model=model_facts(model_spec))
+
+
+def _write_keeping_backup(path: Path, text: str, stamp: str) -> None:
+    if path.exists():
+        path.rename(path.with_name(f"{path.name}.bak-{stamp}"))
+    path.write_text(text, encoding="utf-8")
 
 
 def create_workspace(lesson: Lesson, directory: Path, *, solutions: bool = False, force: bool = False,
@@ -62,11 +69,8 @@ def create_workspace(lesson: Lesson, directory: Path, *, solutions: bool = False
     stamp = time.strftime("%Y%m%d-%H%M%S")
     written = []
     for name, text in files.items():
-        path = directory / name
-        if path.exists():
-            path.rename(path.with_name(f"{name}.bak-{stamp}"))
-        path.write_text(text, encoding="utf-8")
-        written.append(path)
+        _write_keeping_backup(directory / name, text, stamp)
+        written.append(directory / name)
     return written
 
 
@@ -86,3 +90,24 @@ def copy_regular_files(source: Path, dest: Path) -> list[Path]:
             shutil.copyfile(path, dest / rel / name)
             copied.append(dest / rel / name)
     return copied
+
+
+def create_notebook(lesson: Lesson, path: Path, *, solutions: bool = False, force: bool = False,
+                    model_spec: str = "embedded") -> Path:
+    """Write the workspace as one notebook (instructions as markdown, stubs as code cells); refuse
+    an existing file unless ``force``, which keeps it as ``NAME.bak-<time>``."""
+    import json
+
+    from mechgrade.notebook import build_notebook
+
+    path = Path(path)
+    if path.suffix != ".ipynb":
+        raise WorkspaceError(f"A notebook's name must end in .ipynb, not {path.name}.")
+    if path.exists() and not force:
+        raise WorkspaceError(f"{path} exists; choose another name, or pass --force (the old file is kept as a .bak copy).")
+    sections = {e.id: render_instructions(lesson, model_spec, f"{e.id}.md.j2") for e in lesson.exercises}
+    notebook = build_notebook(lesson, sources=module_sources(lesson, solutions=solutions), sections=sections,
+                              intro=render_instructions(lesson, model_spec, "notebook.md.j2"), model_spec=model_spec)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _write_keeping_backup(path, json.dumps(notebook, indent=1, ensure_ascii=False) + "\n", time.strftime("%Y%m%d-%H%M%S"))
+    return path

@@ -71,7 +71,11 @@ def check_workspace(lesson_id: str, path: Path, *, model: str | None = None, exe
     for e in exercises:
         lesson.exercise(e)  # raises with the list of valid ids
     path = Path(path)
-    if not path.is_dir():
+    if path.suffix == ".ipynb":  # a notebook workspace: checked readable here, executed only by the worker
+        from mechgrade.notebook import read_cells
+
+        read_cells(path)
+    elif not path.is_dir():
         raise WorkspaceError(f"No workspace at {path}: create one with `mechgrade start {lesson_id} {path}`, or pass --path.")
     model = spec_from_env(model)
     resolve(model)  # fail early, in one sentence, if the weights are not here

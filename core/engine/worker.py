@@ -6,6 +6,10 @@ requests one at a time: build the case's inputs (trusted lesson code), call the 
 function, and send back plain data. After every call it removes leftover hooks and restores
 the model if the call changed it, so one case cannot leak into the next. A memory limit
 (address space above the post-boot baseline) applies to everything student code allocates.
+
+A workspace may be a Jupyter notebook (``--workspace work.ipynb``): its graded cells run once,
+under the memory limit, before the worker reports ready (``mechgrade.engine.nbexec``), and the
+namespace they build stands for every exercise module.
 """
 
 from __future__ import annotations
@@ -68,14 +72,24 @@ class Worker:
         self.checksums = self._checksums()
         self.attrs = set(vars(self.model))
         self.modules: dict[str, object] = {}
-        sys.path.insert(0, str(workspace))
+        self.notebook = None
+        sys.path.insert(0, str(workspace.parent if workspace.suffix == ".ipynb" else workspace))
         if mem_mb > 0:
             limit = _vm_bytes() + mem_mb * 1024 * 1024
             resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
         _first_to_go()
+        if workspace.suffix == ".ipynb":
+            from mechgrade.engine.nbexec import NotebookNamespace
+
+            self.notebook = NotebookNamespace(workspace).run()
+            if self._hook_count():  # top-level cells may have used the shared model: the first case starts clean
+                self.model.reset_hooks()
+            self._restore()
 
     # -- student code ----------------------------------------------------------------------
     def _module(self, name: str):
+        if self.notebook is not None:
+            return self.notebook.module
         if name not in self.modules:
             path = self.workspace / f"{name}.py"
             if not path.is_file():
@@ -143,7 +157,8 @@ class Worker:
                 module = self._module(req["module"])
                 fn = getattr(module, req["function"], None)
                 if not callable(fn):
-                    out.update(failure="missing_function", message=f"{req['module']}.py defines no function {req['function']}")
+                    missing = self.notebook.missing(req["function"]) if self.notebook else f"{req['module']}.py defines no function {req['function']}"
+                    out.update(failure="missing_function", message=missing)
                     return out, blob
                 try:
                     inspect.signature(fn).bind(**kwargs)
@@ -160,7 +175,7 @@ class Worker:
                 out.update(failure="not_implemented", message=f"{req['function']} is not implemented yet ({err})")
                 return out, blob
             except BaseException as err:
-                where = _where(err, self.workspace)
+                where = self.notebook.where(err) if self.notebook else _where(err, self.workspace)
                 kind = "import_error" if stage == "import" else "exception"
                 what = f"{req['module']}.py failed to import" if stage == "import" else f"{req['function']} raised"
                 out.update(failure=kind, message=f"{what}: {type(err).__name__}: {err}" + (f" ({where})" if where else ""))
