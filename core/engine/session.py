@@ -59,7 +59,9 @@ class _ZygoteProvider:
 
 def check_workspace(lesson_id: str, path: Path, *, model: str | None = None, exercises: tuple[str, ...] = (),
                     hidden: bool = False, results_path: Path | None = None, progress: Progress | None = None,
-                    mem_mb: int = 2048, zygote=None) -> GradingResult:
+                    mem_mb: int = 2048, zygote=None,
+                    extra_plugins: tuple = ()) -> GradingResult:
+    """``extra_plugins``: more pytest plugin objects for this run (e.g. ``values.ValueRecorder``)."""
     lesson = load_lesson(lesson_id)
     for e in exercises:
         lesson.exercise(e)  # raises with the list of valid ids
@@ -80,7 +82,7 @@ def check_workspace(lesson_id: str, path: Path, *, model: str | None = None, exe
         args += ["--mechgrade-results", str(results_path)]
     collector = _Collector(progress)
     sink = io.StringIO()
-    plugins: list = [collector]
+    plugins: list = [collector, *extra_plugins]
     if zygote is not None:
         plugins.append(_ZygoteProvider(zygote))
     with redirect_stdout(sink), redirect_stderr(sink):
