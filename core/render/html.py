@@ -148,12 +148,17 @@ def write_report(result: GradingResult, values: dict[str, CaseValues], path: Pat
         raise ReportError(f"Cannot write the report to {path}: it is a directory; give a file name such as report.html.")
     if not path.parent.is_dir():
         raise ReportError(f"Cannot write the report to {path}: the folder {path.parent} does not exist.")
-    view = None
-    if with_model:
-        from mechgrade.render.model_view import model_view
+    try:
+        view = None
+        if with_model:
+            from mechgrade.render.model_view import model_view
 
-        view = model_view(result.model, lesson_prompts(load_lesson(result.lesson)))
-    html = render(result, values, view=view)
+            view = model_view(result.model, lesson_prompts(load_lesson(result.lesson)))
+        html = render(result, values, view=view)
+    except MechgradeError:
+        raise
+    except Exception as err:  # a bug here must cost the report, never the grade
+        raise ReportError(f"The report could not be rendered ({type(err).__name__}: {err}); the grade above is unaffected.") from None
     try:
         path.write_text(html, encoding="utf-8")
     except OSError as err:
