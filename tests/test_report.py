@@ -100,6 +100,7 @@ def test_wrong_exercise_shows_its_failure_and_the_difference(browser, reports):
     for f in failed:
         assert f["open"] and "FAIL" in f["text"] and "Off by one on the induction diagonal" in f["text"]
         assert f["diff"] > 50 and f["diffmap"]
+        assert "expected top head L1H0" in f["text"] and "your top head" in f["text"]  # the mutant ranks another head first
 
 
 def test_unwritable_report_is_one_sentence_and_keeps_the_grade(reference_ws, reports, tmp_path):
@@ -114,3 +115,15 @@ def test_unwritable_report_is_one_sentence_and_keeps_the_grade(reference_ws, rep
     # results.json is the same with a report as without: the values never enter the results model.
     with_report = json.loads(reports["reference"][0].with_suffix(".json").read_text())
     assert [t for t in with_report["tests"] if t["tags"][0] == "sae"] == json.loads(plain.read_text())["tests"]
+
+
+def test_hidden_cases_show_status_but_never_values(reference_ws, tmp_path):
+    report = tmp_path / "hidden.html"
+    run = CliRunner().invoke(cli, ["check", "lesson27", "--path", str(reference_ws), "-e", "sae", "--hidden", "--report", str(report)])
+    assert run.exit_code == 0, run.output
+    html = report.read_text()
+    cases = {number: html.split(f'data-case="{number}"')[1].split("</details>")[0] for number in ("6.1.1", "6.1.3", "6.3.3")}
+    assert "<svg" in cases["6.1.1"]
+    for number in ("6.1.3", "6.3.3"):  # hidden: sae_encode's and sae_loss's third cases
+        assert "PASS" in cases[number] and "Values of hidden cases are not shown." in cases[number]
+        assert "<svg" not in cases[number] and "<table" not in cases[number]

@@ -83,3 +83,19 @@ def test_activations_table_flags_a_missing_hook():
     expected = {"hook_embed": torch.ones(1, 3, 4), "blocks.0.hook_resid_pre": torch.ones(1, 3, 4)}
     (fig,) = figures("get_activations", expected, {"hook_embed": torch.ones(1, 3, 4)}, None)
     assert fig.differs and fig.panels[0].count('class="bad"') == 1 and "missing" in fig.panels[0]
+
+
+def test_probe_accuracy_compares_the_students_probe_with_the_expected_one(model):
+    from mechgrade.exercises.lesson27.datasets import probe_dataset
+    from mechgrade.exercises.lesson27.report import probe_accuracies
+
+    params = {"n": 64, "seed": 0, "layer": 1}
+    acts, labels = probe_dataset(model, **params)
+    # The class-mean-difference probe separates the classes; a zero probe says "0" for everything.
+    w = acts[labels == 1].mean(0) - acts[labels == 0].mean(0)
+    good = (w, -(w @ (acts[labels == 1].mean(0) + acts[labels == 0].mean(0)) / 2))
+    zero = (torch.zeros_like(w), torch.tensor(0.0))
+    (fig,) = probe_accuracies(model, params, good, zero)
+    assert fig.differs and "training prompts, yours: 0.5<" in fig.panels[0]
+    (fig,) = probe_accuracies(model, params, good, (w[:3], torch.tensor(0.0)))
+    assert not fig.differs and "yours" not in fig.panels[0]

@@ -64,9 +64,26 @@ class ExerciseView:
 
 
 def captions(lesson_id: str) -> dict:
-    """The lesson's figure captions and output labels (``report.toml``), keyed 'exercise.function'."""
-    path = lesson_dir(lesson_id) / "report.toml"
+    """The lesson's figure captions and output labels (``report/captions.toml``), keyed 'exercise.function'."""
+    path = lesson_dir(lesson_id) / "report" / "captions.toml"
     return tomllib.loads(path.read_text())["functions"] if path.is_file() else {}
+
+
+def extras(lesson_id: str) -> dict:
+    """The lesson's pictures that need the model (``exercises/<lesson>/report``'s ``EXTRAS``)."""
+    import importlib
+
+    try:
+        return importlib.import_module(f"mechgrade.exercises.{lesson_id}.report").EXTRAS
+    except ModuleNotFoundError:
+        return {}
+
+
+def _extra(fn, view: ModelView, values: CaseValues) -> list[Figure]:
+    try:
+        return fn(view.model, values.params, values.expected, values.got)
+    except Exception:  # a picture is a courtesy: it must never cost the report
+        return []
 
 
 def _head_patterns(view: ModelView, expected, got) -> list[Figure]:
@@ -92,7 +109,7 @@ def build(result: GradingResult, values: dict[str, CaseValues], *, view: ModelVi
     from mechgrade.engine.grader import output_dims
 
     lesson = lesson or load_lesson(result.lesson)
-    texts = captions(lesson.id)
+    texts, more = captions(lesson.id), extras(lesson.id)
     summaries = {s.exercise: s for s in result.exercises()}
     out = []
     for exercise in lesson.exercises:
@@ -112,6 +129,8 @@ def build(result: GradingResult, values: dict[str, CaseValues], *, view: ModelVi
                     cv.figures = figures(function.name, v.expected, v.got, dims, labels=text.get("labels"))
                     if view is not None and dims == ["layer", "head"]:
                         cv.figures += _head_patterns(view, v.expected, v.got)
+                    if view is not None and key in more:
+                        cv.figures += _extra(more[key], view, v)
                 cases.append(cv)
             if cases and not any(c.open for c in cases):
                 next((c for c in cases if c.shown), cases[0]).open = True  # one picture per function on a pass

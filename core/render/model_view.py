@@ -7,6 +7,7 @@ a self-learner sees what the lesson is about on the actual weights.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
@@ -42,6 +43,7 @@ class ModelView:
     prev: Float[np.ndarray, "layer head_index"]
     induction: Float[np.ndarray, "layer head_index"]
     sequences: list[Sequence] = field(default_factory=list)
+    model: Any = field(default=None, repr=False)  # the booted model, for lesson extras (``report.EXTRAS``)
 
     @property
     def top_prev(self) -> tuple[int, int]:
@@ -88,7 +90,7 @@ def model_view(spec: str, prompts: list[str]) -> ModelView:
     arch = (f"{spec} ({source.kind}): {cfg.n_layers} layers, {cfg.n_heads} heads of d_head {cfg.d_head}, "
             f"d_model {cfg.d_model}, d_mlp {cfg.d_mlp}, d_vocab {cfg.d_vocab}, n_ctx {cfg.n_ctx}")
     prev, induction = head_scores(model, SEQ_LEN)
-    view = ModelView(spec, arch, prev.numpy(), induction.numpy())
+    view = ModelView(spec, arch, prev.numpy(), induction.numpy(), model=model)
     view.sequences.append(_sequence(model, f"random tokens repeated (seq_len {SEQ_LEN})",
                                     generate_repeated_tokens(model, SEQ_LEN, 1, 0)))
     for prompt in prompts:

@@ -79,10 +79,11 @@ def heatmap(values, *, rows: list[str], cols: list[str], title: str = "", diverg
     lo = float(finite.min()) if vmin is None and finite.size else (vmin or 0.0)
     hi = float(finite.max()) if vmax is None and finite.size else (vmax if vmax is not None else 1.0)
     cell = max(3.0, min(28.0, width / max(1, len(cols))))
+    ch = max(cell, 16.0) if len(rows) <= 4 else cell  # a vector or a few rows: taller cells, still readable
     left = 10 + 6.5 * max((len(r) for r in rows), default=0) + (14 if ylabel else 0)
     top = 22 if title else 6
     every = max(1, math.ceil(24 / cell))  # a column label every ~24 px
-    w, h = left + cell * len(cols) + 84, top + cell * len(rows) + 34 + (14 if xlabel else 0)
+    w, h = left + cell * len(cols) + 84, max(top + ch * len(rows) + 34 + (14 if xlabel else 0), top + 68)
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{w:.0f}" height="{h:.0f}" viewBox="0 0 {w:.0f} {h:.0f}" {FONT} role="img">']
     if title:
         out.append(f'<text x="{left:.1f}" y="14" font-weight="600">{escape(title)}</text>')
@@ -90,23 +91,23 @@ def heatmap(values, *, rows: list[str], cols: list[str], title: str = "", diverg
         for i, row in enumerate(rows):
             for j, col in enumerate(cols):
                 v = float(m[i, j])
-                out.append(f'<rect x="{left + j * cell:.1f}" y="{top + i * cell:.1f}" width="{cell:.1f}" height="{cell:.1f}" '
+                out.append(f'<rect x="{left + j * cell:.1f}" y="{top + i * ch:.1f}" width="{cell:.1f}" height="{ch:.1f}" '
                            f'fill="{color(v, lo, hi, diverging)}"><title>{escape(row)}, {escape(col)}: {_fmt(v)}</title></rect>')
     else:  # one pixel per cell, scaled up without smoothing: a few KB instead of ~100 B per cell
         uri = "data:image/png;base64," + base64.b64encode(png(colors(m, lo, hi, diverging))).decode("ascii")
-        out.append(f'<image x="{left:.1f}" y="{top:.1f}" width="{cell * len(cols):.1f}" height="{cell * len(rows):.1f}" '
+        out.append(f'<image x="{left:.1f}" y="{top:.1f}" width="{cell * len(cols):.1f}" height="{ch * len(rows):.1f}" '
                    f'preserveAspectRatio="none" style="image-rendering: pixelated" href="{uri}"/>')
     for i, row in enumerate(rows):
-        if cell >= 9 or i % max(1, round(12 / cell)) == 0:
-            out.append(f'<text x="{left - 4:.1f}" y="{top + i * cell + cell / 2 + 4:.1f}" text-anchor="end">{escape(row)}</text>')
-    y_axis = top + cell * len(rows)
+        if ch >= 9 or i % max(1, round(12 / ch)) == 0:
+            out.append(f'<text x="{left - 4:.1f}" y="{top + i * ch + ch / 2 + 4:.1f}" text-anchor="end">{escape(row)}</text>')
+    y_axis = top + ch * len(rows)
     for j, col in enumerate(cols):
         if j % every == 0:
             out.append(f'<text x="{left + (j + 0.5) * cell:.1f}" y="{y_axis + 13:.1f}" text-anchor="middle">{escape(col)}</text>')
     if xlabel:
         out.append(f'<text x="{left + cell * len(cols) / 2:.1f}" y="{y_axis + 28:.1f}" text-anchor="middle" fill="#555">{escape(xlabel)}</text>')
     if ylabel:
-        out.append(f'<text x="10" y="{top + cell * len(rows) / 2:.1f}" fill="#555" transform="rotate(-90 10 {top + cell * len(rows) / 2:.1f})" text-anchor="middle">{escape(ylabel)}</text>')
+        out.append(f'<text x="10" y="{top + ch * len(rows) / 2:.1f}" fill="#555" transform="rotate(-90 10 {top + ch * len(rows) / 2:.1f})" text-anchor="middle">{escape(ylabel)}</text>')
     # Colour scale: the two ends, so that a reader can tell 0.2 from 0.9.
     sx = left + cell * len(cols) + 12
     span = max(abs(lo), abs(hi)) if diverging else None
@@ -138,7 +139,8 @@ def bars(labels: list[str], series: dict[str, list[float]], *, title: str = "", 
     bar = group * 0.8 / len(names)
     rotate = max((len(s) for s in labels), default=0) * 6.5 > group
     label_h = 8 + (6.0 * max((len(s) for s in labels), default=0) if rotate else 12)
-    w, h = left + group * len(labels) + 10, top + plot_h + label_h + 4
+    legend_w = sum(24 + 7 * len(n) for n in names)
+    w, h = max(left + group * len(labels) + 10, left + legend_w), top + plot_h + label_h + 4
 
     def y(v: float) -> float:
         return top + (hi - v) / (hi - lo) * plot_h
@@ -151,7 +153,9 @@ def bars(labels: list[str], series: dict[str, list[float]], *, title: str = "", 
         out.append(f'<rect x="{lx}" y="{top - 14}" width="10" height="10" fill="{PALETTE[k % len(PALETTE)]}"/>'
                    f'<text x="{lx + 14}" y="{top - 5}">{escape(name)}</text>')
         lx += 24 + 7 * len(name)
-    for v in (lo, 0.0, hi) if lo < 0 < hi else (lo, hi):
+    for v in sorted({lo, 0.0, hi}):
+        if v != 0.0 and abs(y(v) - y(0.0)) < 12:
+            continue  # too close to the zero line's label to print
         out.append(f'<text x="{left - 4}" y="{y(v) + 4:.1f}" text-anchor="end">{_fmt(v)}</text>')
     if ylabel:
         out.append(f'<text x="10" y="{top + plot_h / 2:.1f}" fill="#555" transform="rotate(-90 10 {top + plot_h / 2:.1f})" text-anchor="middle">{escape(ylabel)}</text>')
