@@ -18,7 +18,7 @@ import numpy as np
 from markupsafe import Markup
 
 FONT = 'font-family="system-ui, sans-serif" font-size="11"'
-VECTOR_CELLS = 120  # larger heatmaps are drawn as an embedded PNG (one pixel per cell)
+VECTOR_CELLS = 200  # larger heatmaps are drawn as an embedded PNG (one pixel per cell)
 SEQ = ((255, 255, 255), (8, 48, 107))  # white -> dark blue: attention, scores in [0, 1]
 DIV = ((33, 102, 172), (255, 255, 255), (178, 24, 43))  # blue <- white -> red: signed values
 
