@@ -65,8 +65,8 @@ def _same(got: np.ndarray | None, expected: np.ndarray) -> bool:
     return got is not None and got.shape == expected.shape
 
 
-def matrix_figure(title: str, expected: np.ndarray, got: np.ndarray | None, dims: list[str] | None, caption: str) -> Figure:
-    rows_dim, cols_dim = (dims or [None, None])[:2] if dims and len(dims) == 2 else (None, None)
+def matrix_figure(title: str, expected: np.ndarray, got: np.ndarray | None, dims: list[str] | None, caption: str = "") -> Figure:
+    rows_dim, cols_dim = dims if dims and len(dims) == 2 else (None, None)
     rows, cols = _labels(rows_dim, expected.shape[0]), _labels(cols_dim, expected.shape[1])
     both = np.concatenate([expected.ravel(), got.ravel()]) if _same(got, expected) else expected.ravel()
     finite = both[np.isfinite(both)]
@@ -84,7 +84,7 @@ def matrix_figure(title: str, expected: np.ndarray, got: np.ndarray | None, dims
     return fig
 
 
-def bar_figure(title: str, labels: list[str], expected: np.ndarray, got: np.ndarray | None, caption: str) -> Figure:
+def bar_figure(title: str, labels: list[str], expected: np.ndarray, got: np.ndarray | None, caption: str = "") -> Figure:
     series = {"expected": list(expected.ravel())}
     fig = Figure(title, caption=caption)
     if _same(got, expected):
@@ -96,7 +96,7 @@ def bar_figure(title: str, labels: list[str], expected: np.ndarray, got: np.ndar
     return fig
 
 
-def token_table(title: str, expected: torch.Tensor, got: Any, caption: str) -> Figure:
+def token_table(title: str, expected: torch.Tensor, got: Any) -> Figure:
     """Integer tokens [batch, pos]: each cell the expected id; where yours differs, yours too."""
     comparable = isinstance(got, torch.Tensor) and got.shape == expected.shape
     cells, differs = [], False
@@ -111,10 +111,10 @@ def token_table(title: str, expected: torch.Tensor, got: Any, caption: str) -> F
                 row.append(f'<td title="position {p}">{e}</td>')
         cells.append(f"<tr><th>batch {b}</th>{''.join(row)}</tr>")
     note = "" if comparable or got is None else f'<p class="note">Yours is {escape(describe(got))}; expected {escape(describe(expected))}.</p>'
-    return Figure(title, [Markup(f'<table class="tokens">{"".join(cells)}</table>{note}')], caption, differs)
+    return Figure(title, [Markup(f'<table class="tokens">{"".join(cells)}</table>{note}')], differs=differs)
 
 
-def dict_table(title: str, expected: dict, got: Any, caption: str) -> Figure:
+def dict_table(title: str, expected: dict, got: Any) -> Figure:
     rows, differs = [], False
     for name, e in expected.items():
         g = got.get(name) if isinstance(got, dict) else None
@@ -129,41 +129,42 @@ def dict_table(title: str, expected: dict, got: Any, caption: str) -> Figure:
         rows.append(f'<tr class="{"" if ok else "bad"}"><td><code>{escape(name)}</code></td><td>{list(e.shape) if ea is not None else "?"}</td>'
                     f"<td>{escape(status)}</td></tr>")
     head = "<tr><th>hook name</th><th>expected shape</th><th>largest |yours - expected|</th></tr>"
-    return Figure(title, [Markup(f'<table class="acts">{head}{"".join(rows)}</table>')], caption, differs)
+    return Figure(title, [Markup(f'<table class="acts">{head}{"".join(rows)}</table>')], differs=differs)
 
 
-def figures(function: str, expected: Any, got: Any, dims: Any, caption: str = "", labels: list[str] | None = None) -> list[Figure]:
-    """The pictures of one case. ``dims``: the reference's output dimension names (a list, or
-    a list of lists for a tuple output)."""
+def figures(function: str, expected: Any, got: Any, dims: Any, labels: list[str] | None = None) -> list[Figure]:
+    """The pictures of one case (the function's caption is shown once, above its cases).
+    ``dims``: the reference's output dimension names (a list, or a list of lists for a tuple
+    output); ``labels``: names for a tuple output's items."""
     try:
-        return _figures(function, expected, got, dims, caption, labels)
+        return _figures(function, expected, got, dims, labels)
     except Exception as err:  # a picture is a courtesy: it must never cost the report
-        return [Figure(function, [Markup(f'<p class="note">No picture for this output ({escape(type(err).__name__)}).</p>')], caption)]
+        return [Figure(function, [Markup(f'<p class="note">No picture for this output ({escape(type(err).__name__)}).</p>')])]
 
 
-def _figures(title: str, expected: Any, got: Any, dims: Any, caption: str, labels: list[str] | None) -> list[Figure]:
+def _figures(title: str, expected: Any, got: Any, dims: Any, labels: list[str] | None) -> list[Figure]:
     if isinstance(expected, dict):
-        return [dict_table(title, expected, got, caption)]
+        return [dict_table(title, expected, got)]
     if isinstance(expected, tuple):
         ea = [_array(e) for e in expected]
         ga = [_array(g) for g in got] if isinstance(got, (tuple, list)) and len(got) == len(expected) else [None] * len(expected)
         if all(a is not None and a.ndim == 0 for a in ea):  # e.g. SAE (total, reconstruction, sparsity)
             names = labels or [f"output[{i}]" for i in range(len(ea))]
             g = np.stack(ga) if all(_same(a, b) for a, b in zip(ga, ea)) else None
-            return [bar_figure(title, names, np.stack(ea), g, caption)]
+            return [bar_figure(title, names, np.stack(ea), g)]
         if len(expected) == 2 and isinstance(expected[1], list) and all(isinstance(s, str) for s in expected[1]):
             # (attributions [component, batch], labels): one bar per component, batch mean
             e, g = ea[0], ga[0]
-            return [bar_figure(title, list(expected[1]), e.mean(axis=-1), g.mean(axis=-1) if _same(g, e) else None, caption)]
+            return [bar_figure(title, list(expected[1]), e.mean(axis=-1), g.mean(axis=-1) if _same(g, e) else None)]
         sub_dims = dims if isinstance(dims, list) and len(dims) == len(expected) else [None] * len(expected)
         names = labels or [f"output[{i}]" for i in range(len(expected))]
         out = []
         for i, e in enumerate(expected):
             g = got[i] if isinstance(got, (tuple, list)) and len(got) == len(expected) else None
-            out += _figures(f"{title}: {names[i]}", e, g, sub_dims[i], caption if i == 0 else "", None)
+            out += _figures(f"{title}: {names[i]}", e, g, sub_dims[i], None)
         return out
     if isinstance(expected, torch.Tensor) and not expected.is_floating_point() and expected.ndim == 2:
-        return [token_table(title, expected, got, caption)]
+        return [token_table(title, expected, got)]
     e, g = _array(expected), _array(got)
     if e is None:
         return []
@@ -171,16 +172,16 @@ def _figures(title: str, expected: Any, got: Any, dims: Any, caption: str, label
     dims = dims if isinstance(dims, list) and dims and isinstance(dims[0], str) else None
     fig: Figure
     if e.ndim == 0:
-        fig = bar_figure(title, [title.split(": ")[-1]], e.reshape(1), g.reshape(1) if g is not None else None, caption)
+        fig = bar_figure(title, [title.split(": ")[-1]], e.reshape(1), g.reshape(1) if g is not None else None)
     elif e.ndim == 1 and e.shape[0] <= BAR_LIMIT:
-        fig = bar_figure(title, _labels(dims[0] if dims else None, e.shape[0]), e, g, caption)
+        fig = bar_figure(title, _labels(dims[0] if dims else None, e.shape[0]), e, g)
     elif e.ndim == 1:
-        fig = matrix_figure(title, e[None], g[None] if g is not None else None, ["", dims[0] if dims else ""], caption)
+        fig = matrix_figure(title, e[None], g[None] if g is not None else None, ["", dims[0] if dims else ""])
     elif e.ndim == 3 and dims and dims[-1] == "batch":  # per-head values per prompt: bars of the batch mean
         names = [f"{a}{b}" for a in _labels(dims[0], e.shape[0]) for b in _labels(dims[1], e.shape[1])]
-        fig = bar_figure(title, names, e.mean(-1).ravel(), g.mean(-1).ravel() if g is not None else None, caption)
+        fig = bar_figure(title, names, e.mean(-1).ravel(), g.mean(-1).ravel() if g is not None else None)
     elif e.ndim == 2:
-        fig = matrix_figure(title, e, g, dims, caption)
+        fig = matrix_figure(title, e, g, dims)
     else:
         return []
     if g is None:

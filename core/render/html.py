@@ -73,9 +73,12 @@ def extras(lesson_id: str) -> dict:
     """The lesson's pictures that need the model (``exercises/<lesson>/report``'s ``EXTRAS``)."""
     import importlib
 
+    name = f"mechgrade.exercises.{lesson_id}.report"
     try:
-        return importlib.import_module(f"mechgrade.exercises.{lesson_id}.report").EXTRAS
-    except ModuleNotFoundError:
+        return importlib.import_module(name).EXTRAS
+    except ModuleNotFoundError as err:
+        if err.name != name:
+            raise
         return {}
 
 
