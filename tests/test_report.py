@@ -19,19 +19,28 @@ EXERCISES = ["hooks", "induction", "patching", "dla", "probe", "sae"]
 MUTANT = "induction-off-by-one"  # induction_scores reads the diagonal one key too far left
 
 
+class _Reports(dict):
+    """name -> (report, CLI result) of one `check --report` run, made on first use."""
+
+    def __init__(self, tmp_path_factory, workspaces):
+        super().__init__()
+        self.tmp, self.workspaces = tmp_path_factory, workspaces
+
+    def __missing__(self, name: str):
+        report = self.tmp.mktemp("reports") / f"{name}.html"
+        args = ["check", "lesson27", "--path", str(self.workspaces[name]()), "--report", str(report),
+                "--results", str(report.with_suffix(".json"))]
+        self[name] = (report, CliRunner().invoke(cli, args))
+        return self[name]
+
+
 @pytest.fixture(scope="module")
-def reports(tmp_path_factory, reference_ws) -> dict[str, tuple[Path, object]]:
-    """{'reference': (report, cli result), 'mutant': ...}: one `check --report` run each."""
-    out = {}
+def reports(tmp_path_factory, reference_ws, stub_ws) -> _Reports:
+    """'reference', 'stubs', and 'mutant' (the reference with one catalogued mistake)."""
     mutant = next(m for m in load_catalogue("lesson27").mutants if m.name == MUTANT)
-    workspaces = {"reference": reference_ws,
-                  "mutant": write_mutant_workspace("lesson27", mutant, tmp_path_factory.mktemp("mutant"))}
-    for name, ws in workspaces.items():
-        report = tmp_path_factory.mktemp("reports") / f"{name}.html"
-        results = report.with_suffix(".json")
-        run = CliRunner().invoke(cli, ["check", "lesson27", "--path", str(ws), "--report", str(report), "--results", str(results)])
-        out[name] = (report, run)
-    return out
+    return _Reports(tmp_path_factory, {
+        "reference": lambda: reference_ws, "stubs": lambda: stub_ws,
+        "mutant": lambda: write_mutant_workspace("lesson27", mutant, tmp_path_factory.mktemp("mutant"))})
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +54,7 @@ def browser():
 
 
 def test_report_is_written_after_the_grade(reports):
-    for name, expected_exit in (("reference", 0), ("mutant", 1)):
+    for name, expected_exit in (("reference", 0), ("mutant", 1), ("stubs", 1)):
         report, run = reports[name]
         assert run.exit_code == expected_exit, run.output
         assert "Total:" in run.output and f"Report: {report}" in run.output
@@ -101,6 +110,16 @@ def test_wrong_exercise_shows_its_failure_and_the_difference(browser, reports):
         assert f["open"] and "FAIL" in f["text"] and "Off by one on the induction diagonal" in f["text"]
         assert f["diff"] > 50 and f["diffmap"]
         assert "expected top head L1H0" in f["text"] and "your top head" in f["text"]  # the mutant ranks another head first
+
+
+def test_a_fresh_workspace_says_every_call_failed_and_draws_only_the_expected(browser, reports):
+    report, _ = reports["stubs"]
+    page = _open(browser, report)
+    _check_page(page, report)
+    cases = page.evaluate("""[...document.querySelectorAll('details.case')].map(d => [d.open, d.classList.contains('failed'),
+        d.querySelectorAll('figure.differs').length, d.querySelectorAll('svg, table').length > 0, d.innerText.includes('is not implemented yet')])""")
+    assert len(cases) == 30  # every public case of the lesson
+    assert all(c == [True, True, 0, True, True] for c in cases), cases
 
 
 def test_unwritable_report_is_one_sentence_and_keeps_the_grade(reference_ws, reports, tmp_path):

@@ -1,4 +1,4 @@
-"""The HTML report's pictures, without a model or a browser: charts, figure choice, failure notes."""
+"""The HTML report without a browser: charts, the choice of pictures, failure notes, the writer."""
 
 from __future__ import annotations
 
@@ -99,3 +99,25 @@ def test_probe_accuracy_compares_the_students_probe_with_the_expected_one(model)
     assert fig.differs and "training prompts, yours: 0.5<" in fig.panels[0]
     (fig,) = probe_accuracies(model, params, good, (w[:3], torch.tensor(0.0)))
     assert not fig.differs and "yours" not in fig.panels[0]
+
+
+def test_activations_of_a_failed_call_are_not_a_difference():
+    (fig,) = figures("get_activations", {"hook_embed": torch.ones(1, 3, 4)}, None, None)
+    assert not fig.differs and "missing" in fig.panels[0]
+
+
+def test_a_model_that_cannot_be_measured_costs_only_its_section(tmp_path, monkeypatch):
+    import mechgrade.render.model_view as mv
+    from mechgrade.engine.results import CaseResult, GradingResult
+    from mechgrade.render.html import write_report
+
+    def broken(spec, prompts):
+        raise MemoryError("no room")
+
+    monkeypatch.setattr(mv, "model_view", broken)
+    result = GradingResult(lesson="lesson27", model="embedded", workspace=".", cases=[CaseResult(
+        exercise="sae", function="sae_loss", case="public 1", number="6.3.1", visibility="public", max_score=3,
+        passed=False, status="failed", feedback="off by <one>")])
+    html = write_report(result, {}, tmp_path / "r.html").read_text()
+    assert 'id="ex-sae"' in html and "off by &lt;one&gt;" in html and "could not be measured here (MemoryError: no room)" in html
+    assert 'id="ex-hooks"' not in html  # only the exercises that were graded

@@ -143,12 +143,13 @@ def build(result: GradingResult, values: dict[str, CaseValues], *, view: ModelVi
     return out
 
 
-def render(result: GradingResult, values: dict[str, CaseValues], *, view: ModelView | None = None) -> str:
+def render(result: GradingResult, values: dict[str, CaseValues], *, view: ModelView | None = None, note: str = "") -> str:
+    """The report's HTML; ``note``: shown where the "your model" section would be, if it is missing."""
     lesson = load_lesson(result.lesson)
     env = Environment(loader=PackageLoader("mechgrade.render", "templates"), autoescape=select_autoescape(["j2", "html"]),
                       undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     return env.get_template("report.html.j2").render(
-        result=result, lesson=lesson, exercises=build(result, values, view=view, lesson=lesson), view=view,
+        result=result, lesson=lesson, exercises=build(result, values, view=view, lesson=lesson), view=view, note=note,
         generated=time.strftime("%Y-%m-%d %H:%M"))
 
 
@@ -170,13 +171,16 @@ def write_report(result: GradingResult, values: dict[str, CaseValues], path: Pat
         raise ReportError(f"Cannot write the report to {path}: it is a directory; give a file name such as report.html.")
     if not path.parent.is_dir():
         raise ReportError(f"Cannot write the report to {path}: the folder {path.parent} does not exist.")
-    try:
-        view = None
-        if with_model:
-            from mechgrade.render.model_view import model_view
+    view, note = None, ""
+    if with_model:
+        from mechgrade.render.model_view import model_view
 
+        try:
             view = model_view(result.model, lesson_prompts(load_lesson(result.lesson)))
-        html = render(result, values, view=view)
+        except Exception as err:  # the exercises' pictures are still worth writing
+            note = f'The "your model" section is missing: the model could not be measured here ({type(err).__name__}: {err}).'
+    try:
+        html = render(result, values, view=view, note=note)
     except MechgradeError:
         raise
     except Exception as err:  # a bug here must cost the report, never the grade
