@@ -121,3 +121,16 @@ def test_a_model_that_cannot_be_measured_costs_only_its_section(tmp_path, monkey
     html = write_report(result, {}, tmp_path / "r.html").read_text()
     assert 'id="ex-sae"' in html and "off by &lt;one&gt;" in html and "could not be measured here (MemoryError: no room)" in html
     assert 'id="ex-hooks"' not in html  # only the exercises that were graded
+
+
+def test_a_directory_or_a_missing_folder_is_one_sentence(tmp_path):
+    import pytest
+
+    from mechgrade.engine.results import GradingResult
+    from mechgrade.render.html import ReportError, write_report
+
+    result = GradingResult(lesson="lesson27", model="embedded", workspace=".")
+    with pytest.raises(ReportError, match=r"it is a directory; give a file name such as report.html\.$"):
+        write_report(result, {}, tmp_path, with_model=False)
+    with pytest.raises(ReportError, match=r"the folder .*nope does not exist\.$"):
+        write_report(result, {}, tmp_path / "nope" / "r.html", with_model=False)
