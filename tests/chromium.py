@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -17,7 +19,7 @@ import urllib.request
 from pathlib import Path
 
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync", "--disable-default-apps", "--disable-extensions",
+         "--disable-component-update", "--disable-sync", "--disable-crash-reporter", "--disable-default-apps", "--disable-extensions",
          "--remote-debugging-port=0", "--remote-allow-origins=*", "--window-size=1280,900", "--hide-scrollbars"]
 START_TIMEOUT_S = 30
 
@@ -49,9 +51,10 @@ class Page:
                 return msg.get("result", {})
             self.events.append(msg)
 
-    def wait_for(self, method: str, timeout: float = 30) -> dict:
+    def wait_for(self, method: str, since: int = 0, timeout: float = 30) -> dict:
+        """The first ``method`` event at index ``since`` or later, waiting for it if need be."""
         deadline = time.monotonic() + timeout
-        seen = len(self.events)
+        seen = since
         while time.monotonic() < deadline:
             for ev in self.events[seen:]:
                 if ev.get("method") == method:
@@ -62,8 +65,9 @@ class Page:
         raise TimeoutError(method)
 
     def load(self, url: str) -> None:
+        mark = len(self.events)  # the load event may arrive before navigate's own reply
         self.send("Page.navigate", url=url)
-        self.wait_for("Page.loadEventFired")
+        self.wait_for("Page.loadEventFired", since=mark)
         self.send("Runtime.evaluate", expression="new Promise(r => setTimeout(r, 300))", awaitPromise=True)
 
     def evaluate(self, expression: str):
@@ -97,7 +101,7 @@ class Chromium:
     def __init__(self, binary: str):
         self.profile = tempfile.mkdtemp(prefix="mechgrade-chromium-")
         self.proc = subprocess.Popen([binary, *FLAGS, f"--user-data-dir={self.profile}", "about:blank"],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
         port_file = Path(self.profile) / "DevToolsActivePort"
         deadline = time.monotonic() + START_TIMEOUT_S
         while not (port_file.exists() and port_file.read_text().strip()):
@@ -113,11 +117,14 @@ class Chromium:
         return Page(next(t for t in targets if t["type"] == "page")["webSocketDebuggerUrl"])
 
     def close(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
+        # Its own process group (renderers, zygote): everything this browser started, nothing else.
+        for sig in (signal.SIGTERM, signal.SIGKILL):
             try:
+                os.killpg(self.proc.pid, sig)
                 self.proc.wait(10)
+                break
+            except ProcessLookupError:
+                break
             except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+                continue
         shutil.rmtree(self.profile, ignore_errors=True)
