@@ -21,7 +21,7 @@ from mechgrade.cli.common import guard
 @click.option("--report", "report_path", type=click.Path(path_type=Path), default=None, help="Also write an HTML report with pictures here.")
 @guard
 def check(lesson: str, path: Path | None, model_spec: str | None, exercises: tuple[str, ...],
-          results_path: Path | None, as_json: bool, hidden: bool, report_path: Path | None = None) -> None:
+          results_path: Path | None, as_json: bool, hidden: bool, report_path: Path | None) -> None:
     """Grade your LESSON workspace: points per case, and what is wrong where a case fails.
 
     Exit status 0 when every case passed, 1 when some failed, 2 on a usage error."""
