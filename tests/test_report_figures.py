@@ -134,3 +134,12 @@ def test_a_directory_or_a_missing_folder_is_one_sentence(tmp_path):
         write_report(result, {}, tmp_path, with_model=False)
     with pytest.raises(ReportError, match=r"the folder .*nope does not exist\.$"):
         write_report(result, {}, tmp_path / "nope" / "r.html", with_model=False)
+
+
+def test_patching_map_comes_with_its_prompt_and_the_corrupted_position(model):
+    from mechgrade.exercises.lesson27.report import corrupted_prompt
+
+    (fig,) = corrupted_prompt(model, {"seq_len": 6, "m": 3, "batch": 1, "seed": 0}, None, None)
+    chips = fig.panels[0].split("<span")[1:]
+    assert len(chips) == 1 + 6 + 3  # BOS, the first copy, then m tokens of the second
+    assert [i for i, c in enumerate(chips) if c.startswith(" class=bad")] == [4] and "pos 4 holds" in fig.caption

@@ -18,7 +18,8 @@ import numpy as np
 from markupsafe import Markup
 
 FONT = 'font-family="system-ui, sans-serif" font-size="11"'
-VECTOR_CELLS = 200  # larger heatmaps are drawn as an embedded PNG (one pixel per cell)
+VECTOR_CELLS = 64  # larger heatmaps (other than up to 12 x 12: GPT-2-small's heads) are one embedded PNG
+VECTOR_SIDE = 12
 SEQ = ((255, 255, 255), (8, 48, 107))  # white -> dark blue: attention, scores in [0, 1]
 DIV = ((33, 102, 172), (255, 255, 255), (178, 24, 43))  # blue <- white -> red: signed values
 
@@ -87,7 +88,7 @@ def heatmap(values, *, rows: list[str], cols: list[str], title: str = "", diverg
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{w:.0f}" height="{h:.0f}" viewBox="0 0 {w:.0f} {h:.0f}" {FONT} role="img">']
     if title:
         out.append(f'<text x="{left:.1f}" y="14" font-weight="600">{escape(title)}</text>')
-    if m.size <= VECTOR_CELLS:  # one <rect> per cell, with its value as a tooltip
+    if m.size <= VECTOR_CELLS or max(m.shape) <= VECTOR_SIDE:  # one <rect> per cell, with its value as a tooltip
         for i, row in enumerate(rows):
             for j, col in enumerate(cols):
                 v = float(m[i, j])

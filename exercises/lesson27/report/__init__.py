@@ -9,11 +9,14 @@ folder's own *.py and *.toml, and captions must not invalidate the shipped key.
 
 from __future__ import annotations
 
+from html import escape
 from typing import Any
 
 import numpy as np
 import torch
+from markupsafe import Markup
 
+from mechgrade.exercises.lesson27.cases import induction_pair
 from mechgrade.exercises.lesson27.datasets import probe_dataset
 from mechgrade.graders.lesson27.test_probe import HELDOUT_SEED_OFFSET  # the grader's held-out prompts
 from mechgrade.render.figures import Figure, bar_figure
@@ -40,4 +43,18 @@ def probe_accuracies(model, params: dict, expected, got) -> list[Figure]:
     return [bar_figure("probe accuracy", list(sets), accuracy(expected), mine, caption)]
 
 
-EXTRAS = {"probe.train_linear_probe": probe_accuracies}
+def corrupted_prompt(model, params: dict, expected, got) -> list[Figure]:
+    """The prompt the patching map is about, with the corrupted position marked, so that the
+    map's columns read as tokens: the clean and corrupted runs differ only there."""
+    _, corrupted, correct, _ = induction_pair(model, params)
+    pos = 1 + params["m"]  # where the first copy's x_{m+1} was replaced
+    tokens = model.tokenizer.convert_ids_to_tokens(corrupted[0].tolist())
+    chips = "".join(f'<span{" class=bad" if i == pos else ""} title="pos {i}">{escape(t)}<sub>{i}</sub></span>' for i, t in enumerate(tokens))
+    clean_token = model.tokenizer.convert_ids_to_tokens([int(correct[0])])[0]
+    caption = (f"The corrupted prompt (batch 0): pos {pos} holds {tokens[pos]!r} where the clean prompt has {clean_token!r}, "
+               "the token the last position should predict. The two runs differ only there: the map above shows in which "
+               "layers patching that position (or any other) restores the clean prediction.")
+    return [Figure("the corrupted prompt", [Markup(f'<p class="tokens-line">{chips}</p>')], caption)]
+
+
+EXTRAS = {"probe.train_linear_probe": probe_accuracies, "patching.patch_residual_stream": corrupted_prompt}
