@@ -47,10 +47,14 @@ class ValueRecorder:
         if grader is not None:
             grader.last = None  # so that a case that never reached the worker records nothing stale
         yield
-        info, grader = self._grader(item)
         if grader is None:
             return
-        lesson_id, exercise_id, function_name, case = info
+        try:
+            self._record(grader, *info)
+        except Exception:  # a picture is never worth a grade: the case keeps its result, without values
+            pass
+
+    def _record(self, grader, lesson_id: str, exercise_id: str, function_name: str, case) -> None:
         if case.visibility == "hidden" and not self.hidden:
             return
         exercise, function = grader.lesson.functions[f"{exercise_id}.{function_name}"]
