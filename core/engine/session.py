@@ -64,7 +64,10 @@ class _ZygoteProvider:
 
 def check_workspace(lesson_id: str, path: Path, *, model: str | None = None, exercises: tuple[str, ...] = (),
                     hidden: bool = False, results_path: Path | None = None, progress: Progress | None = None,
-                    mem_mb: int = 2048, zygote=None, worker_user: str | None = None) -> GradingResult:
+                    mem_mb: int = 2048, zygote=None, worker_user: str | None = None,
+                    extra_plugins: tuple = ()) -> GradingResult:
+    """``extra_plugins``: more pytest plugin objects for this run (e.g. ``values.ValueRecorder``);
+    ``worker_user``: run the student's code as this user (the Gradescope autograder, as root)."""
     lesson = load_lesson(lesson_id)
     if hidden:
         require_reference(lesson_id, "--hidden")  # a student bundle has no hidden cases to run
@@ -93,7 +96,7 @@ def check_workspace(lesson_id: str, path: Path, *, model: str | None = None, exe
         args += ["--mechgrade-results", str(results_path)]
     collector = _Collector(progress)
     sink = io.StringIO()
-    plugins: list = [collector]
+    plugins: list = [collector, *extra_plugins]
     if zygote is not None:
         plugins.append(_ZygoteProvider(zygote))
     with redirect_stdout(sink), redirect_stderr(sink):

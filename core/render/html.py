@@ -1,0 +1,192 @@
+"""The HTML report of ``mechgrade check --report``: one self-contained file (inline CSS and SVG,
+no script, no network) that reads the same results model as the terminal table and
+results.json, plus the per-case values recorded beside it (``engine.values``).
+
+Per exercise: title, points and status from the spec and results, each case's feedback and hint,
+and pictures of the expected output beside the student's, with the difference where they
+disagree. Then "your model": the model the lesson ran on and its induction circuit.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+
+from mechgrade.engine.results import CaseResult, GradingResult
+from mechgrade.engine.values import CaseValues
+from mechgrade.errors import MechgradeError
+from mechgrade.render.figures import Figure, figures
+from mechgrade.render.model_view import ModelView
+from mechgrade.spec import Lesson, lesson_dir, load_lesson
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+
+class ReportError(MechgradeError):
+    """The report could not be written (the grade itself is unaffected)."""
+
+
+@dataclass
+class CaseView:
+    result: CaseResult
+    figures: list[Figure] = field(default_factory=list)
+    shown: bool = False  # values recorded (public cases, or hidden ones for an instructor)
+    open: bool = False
+
+
+@dataclass
+class FunctionView:
+    name: str
+    caption: str
+    cases: list[CaseView]
+
+
+@dataclass
+class ExerciseView:
+    id: str
+    title: str
+    paper: str
+    score: float
+    max_score: float
+    functions: list[FunctionView]
+
+    @property
+    def status(self) -> str:
+        cases = [c.result for f in self.functions for c in f.cases]
+        return "passed" if all(c.passed for c in cases) else "error" if any(c.status == "error" for c in cases) else "failed"
+
+
+def captions(lesson_id: str) -> dict:
+    """The lesson's figure captions and output labels (``report/captions.toml``), keyed 'exercise.function'."""
+    path = lesson_dir(lesson_id) / "report" / "captions.toml"
+    return tomllib.loads(path.read_text())["functions"] if path.is_file() else {}
+
+
+def extras(lesson_id: str) -> dict:
+    """The lesson's pictures that need the model (``exercises/<lesson>/report``'s ``EXTRAS``)."""
+    import importlib
+
+    name = f"mechgrade.exercises.{lesson_id}.report"
+    try:
+        return importlib.import_module(name).EXTRAS
+    except ModuleNotFoundError as err:
+        if err.name != name:
+            raise
+        return {}
+
+
+def _extra(fn, view: ModelView, values: CaseValues) -> list[Figure]:
+    try:
+        return fn(view.model, values.params, values.expected, values.got)
+    except Exception:  # a picture is a courtesy: it must never cost the report
+        return []
+
+
+def _head_patterns(view: ModelView, expected, got) -> list[Figure]:
+    """For a per-head score [layer, head]: the attention of the head the key ranks highest,
+    and of the head your scores rank highest when that is another one."""
+    import torch
+
+    n_heads = expected.shape[1]
+    top_e = divmod(int(expected.argmax()), n_heads)
+    panels = [view.pattern(view.sequences[0], *top_e, title=f"expected top head L{top_e[0]}H{top_e[1]}")]
+    caption = (f"What the top-scoring head does on {view.sequences[0].title}: an induction head lights up the "
+               "diagonal one step right of the first copy; a previous-token head the diagonal just below the main one.")
+    if isinstance(got, torch.Tensor) and got.shape == expected.shape and torch.isfinite(got).all():
+        top_g = divmod(int(got.argmax()), n_heads)
+        if top_g != top_e:
+            panels.append(view.pattern(view.sequences[0], *top_g, title=f"your top head L{top_g[0]}H{top_g[1]}"))
+            caption += " Your scores point at another head: compare its pattern with the expected one."
+    return [Figure("attention of the top head", panels, caption, differs=len(panels) > 1)]
+
+
+def build(result: GradingResult, values: dict[str, CaseValues], *, view: ModelView | None = None,
+          lesson: Lesson | None = None) -> list[ExerciseView]:
+    from mechgrade.engine.grader import output_dims
+
+    lesson = lesson or load_lesson(result.lesson)
+    texts, more = captions(lesson.id), extras(lesson.id)
+    summaries = {s.exercise: s for s in result.exercises()}
+    out = []
+    for exercise in lesson.exercises:
+        if exercise.id not in summaries:
+            continue  # not selected with -e
+        functions = []
+        for function in exercise.functions:
+            key = f"{exercise.id}.{function.name}"
+            text = texts.get(key, {})
+            dims = output_dims(lesson.id, exercise.id, function.name)
+            cases = []
+            for c in (c for c in result.cases if c.exercise == exercise.id and c.function == function.name):
+                cv = CaseView(c, open=not c.passed)
+                v = values.get(c.number)
+                if v is not None:
+                    cv.shown = True
+                    cv.figures = figures(function.name, v.expected, v.got, dims, labels=text.get("labels"))
+                    if view is not None and dims == ["layer", "head"]:
+                        cv.figures += _head_patterns(view, v.expected, v.got)
+                    if view is not None and key in more:
+                        cv.figures += _extra(more[key], view, v)
+                cases.append(cv)
+            if cases and not any(c.open for c in cases):
+                next((c for c in cases if c.shown), cases[0]).open = True  # one picture per function on a pass
+            functions.append(FunctionView(function.name, text.get("caption", ""), cases))
+        s = summaries[exercise.id]
+        out.append(ExerciseView(exercise.id, exercise.title, exercise.paper, s.score, s.max_score, functions))
+    return out
+
+
+def render(result: GradingResult, values: dict[str, CaseValues], *, view: ModelView | None = None, note: str = "") -> str:
+    """The report's HTML; ``note``: shown where the "your model" section would be, if it is missing."""
+    lesson = load_lesson(result.lesson)
+    env = Environment(loader=PackageLoader("mechgrade.render", "templates"), autoescape=select_autoescape(["j2", "html"]),
+                      undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    return env.get_template("report.html.j2").render(
+        result=result, lesson=lesson, exercises=build(result, values, view=view, lesson=lesson), view=view, note=note,
+        generated=time.strftime("%Y-%m-%d %H:%M"))
+
+
+def lesson_prompts(lesson: Lesson) -> list[str]:
+    """The lesson's public text prompts, in spec order, once each."""
+    seen: list[str] = []
+    for _, _, case in lesson.iter_cases():
+        prompt = case.params.get("prompt")
+        if prompt and prompt not in seen:
+            seen.append(prompt)
+    return seen
+
+
+def write_report(result: GradingResult, values: dict[str, CaseValues], path: Path, *, with_model: bool = True) -> Path:
+    """Render and write the report; ``with_model`` boots the model for the "your model" section.
+    Raises ``ReportError`` (one sentence) when the file cannot be written."""
+    path = Path(path)
+    if path.is_dir():
+        raise ReportError(f"Cannot write the report to {path}: it is a directory; give a file name such as report.html.")
+    if not path.parent.is_dir():
+        raise ReportError(f"Cannot write the report to {path}: the folder {path.parent} does not exist.")
+    view, note = None, ""
+    if with_model:
+        from mechgrade.render.model_view import model_view
+
+        try:
+            view = model_view(result.model, lesson_prompts(load_lesson(result.lesson)))
+        except Exception as err:  # the exercises' pictures are still worth writing
+            note = f'The "your model" section is missing: the model could not be measured here ({type(err).__name__}: {err}).'
+    try:
+        html = render(result, values, view=view, note=note)
+    except MechgradeError:
+        raise
+    except Exception as err:  # a bug here must cost the report, never the grade
+        raise ReportError(f"The report could not be rendered ({type(err).__name__}: {err}); the grade above is unaffected.") from None
+    try:
+        path.write_text(html, encoding="utf-8")
+    except OSError as err:
+        raise ReportError(f"Cannot write the report to {path}: {err.strerror or err}.") from None
+    return path
