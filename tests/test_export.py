@@ -199,19 +199,24 @@ def test_one_wrong_exercise_loses_exactly_its_points_in_a_folder_upload(autograd
 
 
 @as_root
+def test_a_notebook_upload_is_graded(autograder, lesson, tmp_path):
+    from mechgrade.workspace import create_notebook
+
+    notebook = create_notebook(lesson, tmp_path / "work.ipynb", solutions=True)
+    data = autograder.run({"work.ipynb": notebook.read_text()}, folder="upload")
+    assert data["score"] == 100, [t["output"] for t in data["tests"] if t["score"] < t["max_score"]][:2]
+
+
+@as_root
 def test_empty_submission_says_what_to_upload(autograder):
     data = autograder.run({"notes.txt": "hello"})
     assert data["score"] == 0 and "Nothing to grade" in data["output"] and "hooks.py" in data["output"]
 
 
-def _stub_suffix(code: str) -> dict[str, str]:
-    """Stubs with ``code`` appended to every module (a cheat that gains nothing must score 0)."""
-    lesson = load_lesson("lesson27")
-    return {name: text + "\n" + textwrap.dedent(code) for name, text in module_sources(lesson).items()}
-
-
+# One cheat per module (each module is imported on its own in the worker, so a cheat that kills
+# its worker costs only its own module): every case must still score zero.
 CHEATS = {
-    "monkeypatches torch, mechgrade and pytest": """
+    "hooks.py": """
         import torch, pytest
         torch.allclose = lambda *a, **k: True
         torch.equal = lambda *a, **k: True
@@ -222,7 +227,7 @@ CHEATS = {
         except Exception:
             pass
         """,
-    "returns objects with a forged __eq__": """
+    "induction.py": """
         import inspect as _inspect
         class _Forged:
             def __eq__(self, other): return True
@@ -230,14 +235,14 @@ CHEATS = {
             if _inspect.isfunction(_fn) and _fn.__module__ == __name__:
                 globals()[_name] = lambda *a, **k: _Forged()
         """,
-    "prints fake passing results": """
+    "patching.py": """
         import sys
         print('{"score": 100, "tests": []}')
         sys.__stdout__.write("PASSED 100/100\\n")
         """,
-    "exits at import": "import sys\nsys.exit(0)\n",
-    "os._exit at import": "import os\nos._exit(0)\n",
-    "deletes what it can": """
+    "dla.py": "import sys\nsys.exit(0)\n",
+    "probe.py": "import os\nos._exit(0)\n",
+    "sae.py": """
         import os, shutil
         for target in ("/autograder", os.path.expanduser("~"), os.getcwd()):
             shutil.rmtree(target, ignore_errors=True)
@@ -246,9 +251,11 @@ CHEATS = {
 
 
 @as_root
-@pytest.mark.parametrize("name", list(CHEATS))
-def test_cheats_score_zero_with_valid_results(autograder, name):
-    data = autograder.run(_stub_suffix(CHEATS[name]))
+def test_cheats_score_zero_with_valid_results(autograder, lesson):
+    """Monkeypatching, forged __eq__, fake PASSED output, sys.exit and os._exit at import, and
+    deleting files: zero everywhere, and a results.json that validates."""
+    stubs = module_sources(lesson)
+    data = autograder.run({name: stubs[name] + "\n" + textwrap.dedent(code) for name, code in CHEATS.items()})
     assert data["score"] == 0, [t["name"] for t in data["tests"] if t["score"]]
     assert len(data["tests"]) == 45
 

@@ -27,6 +27,10 @@ def classroom(tmp_path_factory, reference_ws, stub_ws):
             zf.write(p, p.name)
     mutant = next(m for m in load_catalogue("lesson27").mutants if m.name == "induction-off-by-one")
     write_mutant_workspace("lesson27", mutant, root / "frank")          # one wrong function
+    from mechgrade.spec import load_lesson
+    from mechgrade.workspace import create_notebook
+
+    create_notebook(load_lesson("lesson27"), root / "gina" / "work.ipynb", solutions=True)  # a notebook
     return root
 
 
@@ -37,18 +41,18 @@ def test_a_class_is_graded_row_by_row(classroom, tmp_path, lesson):
     public = sum(c.points for _, _, c in lesson.iter_cases())
     sae = sum(c.points for e, _, c in lesson.iter_cases() if e.id == "sae")
     induction_scores = sum(c.points for e, f, c in lesson.iter_cases() if f.name == "induction_scores")
-    assert rows["alice"].score == rows["erin"].score == public
+    assert rows["alice"].score == rows["erin"].score == rows["gina"].score == public
     assert rows["bob"].score == 0 and rows["bob"].status == "graded"
     assert rows["carol"].score == public - sae
     assert rows["frank"].score == public - induction_scores
     assert rows["dave"].status.startswith("no lesson modules")
     with open(gradebook) as f:
         table = list(csv.DictReader(f))
-    assert [r["student"] for r in table] == ["alice", "bob", "carol", "dave", "erin", "frank"]
+    assert [r["student"] for r in table] == ["alice", "bob", "carol", "dave", "erin", "frank", "gina"]
     assert table[2]["sae"] == "0" and table[0]["total"] == f"{public:g}"
     assert (tmp_path / "results" / "frank.json").exists()
     summary = "\n".join(report.summary_lines())
-    assert "6 submissions, 5 graded" in summary and "Off by one on the induction diagonal" in summary
+    assert "7 submissions, 6 graded" in summary and "Off by one on the induction diagonal" in summary
 
     # --resume grades nobody again and rebuilds the same rows from the results files.
     again = grade_class("lesson27", classroom, gradebook=gradebook, results_dir=tmp_path / "results", resume=True)

@@ -76,7 +76,8 @@ def find_submissions(root: Path) -> list[tuple[str, Path]]:
 
 
 def locate_modules(folder: Path, lesson: Lesson) -> Path:
-    """The folder holding the student's modules: loose files, or inside any subfolder."""
+    """The student's workspace in a submission: the folder holding the lesson's modules (loose
+    files, or inside any subfolder), else its one Jupyter notebook."""
     names = {f"{e.id}.py" for e in lesson.exercises}
     best, best_n = folder, len(names & {p.name for p in folder.iterdir()})
     for sub in folder.rglob("*"):
@@ -84,9 +85,15 @@ def locate_modules(folder: Path, lesson: Lesson) -> Path:
             n = len(names & {p.name for p in sub.iterdir()})
             if n > best_n:
                 best, best_n = sub, n
-    if best_n == 0:
-        raise WorkspaceError(f"no lesson modules ({', '.join(sorted(names))}) in the submission")
-    return best
+    if best_n:
+        return best
+    notebooks = [p for p in folder.rglob("*.ipynb") if not any(part.startswith(".") for part in p.relative_to(folder).parts)]
+    if len(notebooks) == 1:
+        return notebooks[0]
+    if notebooks:
+        raise WorkspaceError(f"no lesson modules and {len(notebooks)} notebooks ({', '.join(sorted(p.name for p in notebooks))}) "
+                             "in the submission; submit one notebook")
+    raise WorkspaceError(f"no lesson modules ({', '.join(sorted(names))}) or notebook in the submission")
 
 
 def _materialize(source: Path, scratch: Path, lesson: Lesson) -> Path:

@@ -66,7 +66,8 @@ def prepare(root: Path) -> None:
 
 def _stage_submission(submission: Path, work: Path, lesson, user: str) -> Path:
     """Copy the student's files (regular files only: a symlink could point into trusted
-    space) into a fresh folder owned by ``user``; return the folder holding the modules."""
+    space) into a fresh folder owned by ``user``; return the workspace in it (the folder
+    holding the modules, or a notebook)."""
     from mechgrade.engine.gradebook import locate_modules
     from mechgrade.workspace import copy_regular_files
 
@@ -115,7 +116,7 @@ def grade(root: Path) -> dict:
         workspace = _stage_submission(root / "submission", root / "work" / "submission", lesson, config.user)
     except WorkspaceError as err:
         return failure_results(f"Nothing to grade: {err}. Upload {', '.join(e.id + '.py' for e in lesson.exercises)} "
-                               f"(loose, or in a {lesson.id}/ folder).")
+                               f"(loose, or in a {lesson.id}/ folder), or your one .ipynb notebook.")
     try:
         result = check_workspace(config.lesson, workspace, model=model_spec(config, root), hidden=True,
                                  mem_mb=config.mem_mb, worker_user=config.user)
