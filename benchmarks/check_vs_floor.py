@@ -35,8 +35,18 @@ for e, f, c in lesson.iter_cases():
 """
 
 
-def _tree_rss_mb(root: int) -> float:
-    """Resident memory of ``root`` and all its descendants, from /proc."""
+def _pss(pid: str) -> int:
+    """Proportional set size: shared pages split among their sharers, so that a sum over
+    processes counts each page once (what a container's memory limit sees, roughly)."""
+    with open(f"/proc/{pid}/smaps_rollup") as f:
+        for line in f:
+            if line.startswith("Pss:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+def _tree_rss_mb(root: int, *, pss: bool = False) -> float:
+    """Resident memory (or PSS) of ``root`` and all its descendants, from /proc."""
     children: dict[int, list[int]] = {}
     rss: dict[int, int] = {}
     for entry in os.listdir("/proc"):
@@ -46,7 +56,7 @@ def _tree_rss_mb(root: int) -> float:
             with open(f"/proc/{entry}/stat") as f:
                 fields = f.read().rsplit(")", 1)[1].split()
             children.setdefault(int(fields[1]), []).append(int(entry))
-            rss[int(entry)] = int(fields[21]) * os.sysconf("SC_PAGE_SIZE")
+            rss[int(entry)] = _pss(entry) if pss else int(fields[21]) * os.sysconf("SC_PAGE_SIZE")
         except (OSError, IndexError, ValueError):
             continue
     total, stack = 0, [root]
@@ -57,13 +67,13 @@ def _tree_rss_mb(root: int) -> float:
     return total / 2**20
 
 
-def timed(cmd: list[str]) -> tuple[float, float]:
-    """(seconds, peak resident memory of the whole process tree in MB, sampled every 50 ms)."""
+def timed(cmd: list[str], *, pss: bool = False, env: dict | None = None) -> tuple[float, float]:
+    """(seconds, peak resident memory (or PSS) of the whole process tree in MB, sampled every 50 ms)."""
     start = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
     peak = 0.0
     while proc.poll() is None:
-        peak = max(peak, _tree_rss_mb(proc.pid))
+        peak = max(peak, _tree_rss_mb(proc.pid, pss=pss))
         time.sleep(0.05)
     return time.perf_counter() - start, peak
 
