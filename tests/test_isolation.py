@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import textwrap
+import time
 
 import pytest
 
@@ -136,3 +137,19 @@ def test_files_written_by_the_submission_do_not_touch_the_results(lesson, make_w
     data = json.loads(results.read_text())
     assert data["score"] == result.score < result.max_score
     assert not (ws / "results.json").exists()  # the worker runs in its own scratch directory
+
+
+def test_a_module_that_never_finishes_importing_costs_one_time_limit(make_ws):
+    """The import is probed on its own: the first case pays the time limit, later cases of the
+    same module fail at once with the reason, and other modules are graded as usual."""
+    ws = make_ws({"sae.py": "while True:\n    pass\n"})
+    params = {"batch": 2, "d_model": 4, "d_sae": 8, "seed": 0}
+    with StudentWorker(ws, lesson="lesson27", model_spec="embedded") as worker:
+        first = worker.call("sae", "sae_encode", "sae_encode_inputs", params, timeout_s=2)
+        assert first.failure == "timeout" and "did not finish importing within 2 s" in first.message
+        start = time.monotonic()
+        later = worker.call("sae", "sae_decode", "sae_decode_inputs", params, timeout_s=2)
+        assert later.failure == "timeout" and "on an earlier case" in later.message and time.monotonic() - start < 0.5
+        other = worker.call("hooks", "get_activations", "activations", {"seq_len": 4, "batch": 1, "seed": 0,
+                                                                             "hook_names": ["blocks.0.hook_resid_post"]}, timeout_s=30)
+        assert other.ok, other.message

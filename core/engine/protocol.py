@@ -24,6 +24,7 @@ class CallRequest(BaseModel):
     function: str
     builder: str
     params: dict[str, Any]
+    import_only: bool = False  # just import the module (once per worker): a hang there is the module's, not the case's
 
 
 class CallReport(BaseModel):

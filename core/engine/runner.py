@@ -42,6 +42,8 @@ class StudentWorker:
         self.workspace = Path(workspace).resolve()
         self.lesson, self.model_spec, self.mem_mb = lesson, model_spec, mem_mb
         self.user = user
+        self.imported: set[str] = set()          # modules this worker process has imported
+        self.hung_imports: dict[str, float] = {}  # module -> the time limit its import ran past
         self.proc: subprocess.Popen | None = None
         self._next_id = 0
         self.restarts = 0
@@ -153,12 +155,34 @@ class StudentWorker:
 
     # -- calls ----------------------------------------------------------------------------------
     def call(self, module: str, function: str, builder: str, params: dict, timeout_s: float) -> Outcome:
+        """Run ``module.function`` on the case built from ``params``. The module is imported first,
+        on its own (once per worker): an import that never ends is found once and costs each
+        later case of that module nothing, instead of its full time limit."""
+        if module in self.hung_imports:
+            return Outcome(ok=False, failure="timeout", message=f"{module}.py did not finish importing within "
+                           f"{self.hung_imports[module]:g} s on an earlier case (an endless loop or a long computation "
+                           "at module level?), so its functions cannot be called")
+        if module not in self.imported:
+            probe = self._exchange(CallRequest(id=0, module=module, function=function, builder=builder, params={}, import_only=True),
+                                   timeout_s, function)
+            if probe.failure == "timeout":
+                self.hung_imports[module] = timeout_s
+                probe.message = (f"{module}.py did not finish importing within {timeout_s:g} s (an endless loop or a long "
+                                 "computation at module level?); it was stopped")
+                return probe
+            if probe.failure == "crashed":  # e.g. os._exit() at module level: reported as before, once
+                return probe
+            if probe.ok:
+                self.imported.add(module)
+        return self._exchange(CallRequest(id=0, module=module, function=function, builder=builder, params=params), timeout_s, function)
+
+    def _exchange(self, req: CallRequest, timeout_s: float, function: str) -> Outcome:
         if self.proc is None:
             self.spawn()
         if not self._ready:
             self._wait_ready()
         self._next_id += 1
-        req = CallRequest(id=self._next_id, module=module, function=function, builder=builder, params=params)
+        req = req.model_copy(update={"id": self._next_id})
         deadline = time.monotonic() + timeout_s
         start = time.monotonic()
         try:
@@ -195,6 +219,7 @@ class StudentWorker:
 
     def _restart(self) -> None:
         self.stop()
+        self.imported.clear()  # a fresh worker imports again
         self.restarts += 1  # started lazily by the next call
 
 

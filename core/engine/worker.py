@@ -139,9 +139,23 @@ class Worker:
             modified = True
         return modified
 
+    def import_only(self, req: dict) -> tuple[dict, bytes]:
+        """Import the module and answer. Its errors (and any hooks or model changes made at
+        module level) are reported, in the usual words, by the call that follows."""
+        start = time.perf_counter()
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+            try:
+                self._module(req["module"])
+                ok = True
+            except BaseException:
+                ok = False
+        return {"id": req["id"], "ok": ok, "seconds": round(time.perf_counter() - start, 4)}, b""
+
     def call(self, req: dict) -> tuple[dict, bytes]:
         from mechgrade.engine.codec import EncodeError, encode, to_bytes
 
+        if req.get("import_only"):
+            return self.import_only(req)
         start = time.perf_counter()
         out: dict = {"id": req["id"], "ok": False}
         blob = b""
