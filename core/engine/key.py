@@ -34,6 +34,12 @@ def cache_root() -> Path:
     return Path(base)
 
 
+def key_label(filename: str) -> str:
+    """'embedded', or 'model with weights <fingerprint>' (key files are named kind-weights-source)."""
+    kind, weights, _ = filename.split("-", 2)
+    return kind if kind == "embedded" else f"model with weights {weights}"
+
+
 def source_fingerprint(lesson: str) -> str:
     """Everything that determines the key besides the weights: reference, builders, spec, mutants.
     A student bundle, which has no reference and no hidden cases, carries the fingerprint of the
@@ -108,7 +114,7 @@ class AnswerKey:
         from mechgrade.exercises import load_builders
 
         if not has_reference(self.lesson.id):
-            shipped = sorted(p.name.split("-")[0] for p in self.shipped_path.parent.glob("*.safetensors"))
+            shipped = sorted(key_label(p.name) for p in self.shipped_path.parent.glob("*.safetensors"))
             raise ReferenceUnavailable(
                 f"This student bundle has no answer key for {function.name} [{case.label}] on model '{self.model_spec}' "
                 f"(its keys: {', '.join(shipped) or 'none'}); grade with --model embedded, or ask your instructor for a bundle with this model's key.")

@@ -33,9 +33,9 @@ from mechgrade.models.spec import resolve
 from mechgrade.spec import load_lesson, require_reference
 
 # Address space the student's code may add to the worker (RLIMIT_AS above its booted size).
-# Embedded: a correct run peaks at 0.72-0.89 GB PSS for both processes (grading ~0.21-0.40,
-# worker ~0.45-0.52), so Gradescope's default 768 MB is tight; past it, the kernel kills the
-# worker first (oom_score_adj 1000) and only that case is lost. See the README.
+# Embedded: a correct run of public + hidden cases peaks at ~0.88 GB PSS (worker 0.46 GB booted,
+# 0.56 GB at most; grading process 0.25 GB), over Gradescope's default 768 MB: the README asks
+# for 1.5 GB. Past the container's limit the kernel kills the worker first (oom_score_adj 1000).
 EMBEDDED_MEM_MB = 256
 LARGE_MEM_MB = 2048
 BOOT_S = 180

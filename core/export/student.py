@@ -13,7 +13,7 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from mechgrade.engine.key import FROZEN_SOURCE, cache_root, source_fingerprint
+from mechgrade.engine.key import FROZEN_SOURCE, cache_root, key_label, source_fingerprint
 from mechgrade.export.files import STUDENT, package_files, public_key, write_zip
 from mechgrade.export.wheel import wheel_name, write_wheel
 from mechgrade.spec import load_lesson, require_reference
@@ -58,7 +58,7 @@ def export_student(lesson_id: str, out: Path) -> StudentBundle:
     for name, data in _public_keys(lesson).items():
         files.setdefault(name, data)  # a shipped key wins over a cached copy of it
     files[keys_dir + FROZEN_SOURCE] = (source_fingerprint(lesson.id) + "\n").encode()
-    models = sorted(n[len(keys_dir):].split("-")[0] for n in files if n.startswith(keys_dir) and n.endswith(".safetensors"))
+    models = sorted(key_label(n[len(keys_dir):]) for n in files if n.startswith(keys_dir) and n.endswith(".safetensors"))
     with tempfile.TemporaryDirectory() as tmp:
         wheel = write_wheel(Path(tmp), files, summary=f"mechgrade student bundle for {lesson.id} (no reference, no hidden cases)")
         bundle = {wheel_name(): wheel.read_bytes()}
