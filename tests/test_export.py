@@ -31,6 +31,12 @@ from mechgrade.export.student import export_student
 from mechgrade.spec import load_lesson
 from mechgrade.workspace import module_sources
 
+def script_env(root: Path, **extra: str) -> dict[str, str]:
+    """The environment Gradescope would give the scripts: none of this test run's model caches."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "MECHGRADE_"))}
+    return {**env, "MECHGRADE_AUTOGRADER_ROOT": str(root), **extra}
+
+
 SCHEMA = json.loads((Path(__file__).parent / "data" / "gradescope_results.schema.json").read_text())
 USER = "mechgrade-student"
 as_root = pytest.mark.skipif(os.geteuid() != 0, reason="setup.sh creates a user and sets ownership: needs root, as on Gradescope")
@@ -83,7 +89,7 @@ class Autograder:
 
     def __init__(self, root: Path):
         self.root = root
-        self.env = {**os.environ, "MECHGRADE_AUTOGRADER_ROOT": str(root)}
+        self.env = script_env(root)
 
     def run(self, files: dict[str, str], folder: str = "") -> dict:
         """Replace the submission with ``files`` (under ``folder``), run run_autograder, return
@@ -117,9 +123,7 @@ def unpack(zip_path: Path, root: Path) -> None:
 
 
 def setup(root: Path, steps: str | None = None) -> None:
-    env = {**os.environ, "MECHGRADE_AUTOGRADER_ROOT": str(root)}
-    if steps:
-        env["MECHGRADE_SETUP_STEPS"] = steps
+    env = script_env(root, **({"MECHGRADE_SETUP_STEPS": steps} if steps else {}))
     proc = subprocess.run(["bash", str(root / "source" / "setup.sh")], env=env, capture_output=True, text=True, timeout=1200)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
 
@@ -345,30 +349,56 @@ def test_run_autograder_writes_results_even_when_grading_cannot_start(autograder
     root = tmp_path / "root"
     root.mkdir()
     unpack(autograder_zip, root)
-    env = {**os.environ, "MECHGRADE_AUTOGRADER_ROOT": str(root)}
-    proc = subprocess.run(["bash", str(root / "source" / "run_autograder")], env=env, capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(["bash", str(root / "source" / "run_autograder")], env=script_env(root), capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0
     data = json.loads((root / "results" / "results.json").read_text())
     jsonschema.validate(data, SCHEMA)
     assert data["score"] == 0 and "could not grade" in data["output"]
 
 
+def run_on_other_model(autograder: Autograder, zip_path: Path, lesson, place_model=None) -> tuple[dict, Path]:
+    """Set up ``zip_path`` in a new root that reuses the fixture's installed packages (only the
+    model and user steps run), optionally ``place_model(root)`` first; grade the reference."""
+    root = make_root()
+    unpack(zip_path, root)
+    (root / "runtime").mkdir()
+    (root / "runtime" / "venv").symlink_to(autograder.root / "runtime" / "venv")
+    if place_model:
+        place_model(root)
+    setup(root, steps="model users")
+    return Autograder(root).run(reference_files(lesson)), root
+
+
 @as_root
 def test_local_model_directory_is_zipped_and_its_key_computed(autograder, tiny_gpt2_dir, lesson, tmp_path):
     """--model DIR: the weights travel in the zip, setup puts them in the student-readable
-    runtime, and grading needs no network (the same path serves a saved GPT-2)."""
+    runtime, and grading needs no network."""
     out = tmp_path / "tiny.zip"
-    done = export_gradescope("lesson27", out, model=str(tiny_gpt2_dir))
-    assert done.key_cases == 45
-    root = make_root()
+    assert export_gradescope("lesson27", out, model=str(tiny_gpt2_dir)).key_cases == 45
+    data, root = run_on_other_model(autograder, out, lesson)
     try:
-        unpack(out, root)
-        (root / "runtime").mkdir()
-        (root / "runtime" / "venv").symlink_to(autograder.root / "runtime" / "venv")  # packages already installed
-        setup(root, steps="model users")
-        data = Autograder(root).run(reference_files(lesson))
         assert data["score"] == 100, [t["output"] for t in data["tests"] if t["score"] < t["max_score"]][:2]
-        assert "runtime/model" in (root / "runtime" / "model" / "config.json").as_posix()
+        assert (root / "runtime" / "model" / "config.json").is_file()
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@as_root
+def test_gpt2_is_cached_and_keyed_by_setup_then_graded_offline(autograder, tiny_gpt2_dir, lesson, tmp_path):
+    """--model gpt2: setup.sh resolves GPT-2 into the runtime's Hugging Face cache and computes the
+    key at image build; grading runs with HF_HUB_OFFLINE=1. The download itself cannot run here:
+    a checkpoint saved locally, laid out as the hub's cache would hold it, stands in for it."""
+    out = tmp_path / "gpt2.zip"
+    assert export_gradescope("lesson27", out, model="gpt2").key_cases == 0  # nothing to compute before the weights exist
+
+    def place(root: Path) -> None:
+        snapshot = root / "runtime" / "hf" / "hub" / "models--openai-community--gpt2" / "snapshots" / "0123abcd"
+        shutil.copytree(tiny_gpt2_dir, snapshot)
+
+    data, root = run_on_other_model(autograder, out, lesson, place)
+    try:
+        assert data["score"] == 100, [t["output"] for t in data["tests"] if t["score"] < t["max_score"]][:2]
+        assert len(list((root / "source" / "cache" / "keys" / "lesson27").glob("model-*.safetensors"))) == 1
     finally:
         shutil.rmtree(root, ignore_errors=True)
 
