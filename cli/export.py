@@ -33,7 +33,7 @@ def gradescope(lesson: str, out: Path, model_spec: str, hidden_visibility: str, 
     key = f"answer key for {done.key_cases} cases included" if done.key_cases else "answer key computed by setup.sh at image build"
     click.echo(f"Wrote {done.path} ({size:.1f} MB): model '{done.model}', {key}, "
                f"student code limited to {done.mem_mb} MB, whole run at most {done.deadline_s} s.")
-    click.echo("Upload it under Configure Autograder > Zip file; students submit their .py files (loose or in a folder).")
+    click.echo("Upload it under Configure Autograder > Zip file; students submit their .py files (loose or in a folder) or one .ipynb notebook.")
 
 
 @export.command("student")
