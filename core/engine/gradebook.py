@@ -11,7 +11,6 @@ from __future__ import annotations
 import csv
 import json
 import multiprocessing
-import shutil
 import statistics
 import tempfile
 import zipfile
