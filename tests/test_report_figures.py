@@ -123,6 +123,16 @@ def test_a_model_that_cannot_be_measured_costs_only_its_section(tmp_path, monkey
     assert 'id="ex-hooks"' not in html  # only the exercises that were graded
 
 
+def test_a_student_bundle_report_says_why_it_has_no_model_section(tmp_path, monkeypatch):
+    import mechgrade.spec
+    from mechgrade.engine.results import GradingResult
+    from mechgrade.render.html import write_report
+
+    monkeypatch.setattr(mechgrade.spec, "has_reference", lambda lesson_id: False)  # as in a student bundle
+    html = write_report(GradingResult(lesson="lesson27", model="embedded", workspace="."), {}, tmp_path / "r.html").read_text()
+    assert "section is missing: The report&#39;s &#34;your model&#34; section needs the reference solutions" in html
+
+
 def test_a_directory_or_a_missing_folder_is_one_sentence(tmp_path):
     import pytest
 

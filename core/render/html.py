@@ -177,6 +177,8 @@ def write_report(result: GradingResult, values: dict[str, CaseValues], path: Pat
 
         try:
             view = model_view(result.model, lesson_prompts(load_lesson(result.lesson)))
+        except MechgradeError as err:  # e.g. a student bundle, which has no reference to measure heads with
+            note = f'The "your model" section is missing: {err}'
         except Exception as err:  # the exercises' pictures are still worth writing
             note = f'The "your model" section is missing: the model could not be measured here ({type(err).__name__}: {err}).'
     try:

@@ -79,6 +79,9 @@ def _sequence(model, title: str, tokens: torch.Tensor) -> Sequence:
 
 def model_view(spec: str, prompts: list[str]) -> ModelView:
     """Boot ``spec`` (once per process) and measure it; ``prompts``: the lesson's text prompts."""
+    from mechgrade.spec import require_reference
+
+    require_reference("lesson27", 'The report\'s "your model" section')  # head scores run the reference
     from mechgrade.models.inspect import head_scores
     from mechgrade.models.loader import load_model
     from mechgrade.models.spec import resolve
