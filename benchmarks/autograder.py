@@ -27,7 +27,7 @@ import zipfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from check_vs_floor import timed  # noqa: E402
+from check_vs_floor import interleaved, timed  # noqa: E402
 
 
 def main() -> None:
@@ -58,13 +58,7 @@ def main() -> None:
             "check": ["mechgrade", "check", "lesson27", "--path", str(root / "submission"), "--hidden"],
         }
         timed(commands["check"])  # warms the answer-key cache and the OS file cache
-        rows: dict[str, list[float]] = {k: [] for k in commands}
-        peaks: dict[str, float] = {k: 0.0 for k in commands}
-        for _ in range(args.repeats):  # interleaved, so machine noise hits both alike
-            for name, cmd in commands.items():
-                seconds, peak = timed(cmd, pss=True, env=env)
-                rows[name].append(seconds)
-                peaks[name] = max(peaks[name], peak)
+        rows, peaks = interleaved(commands, args.repeats, pss=True, env=env)
         score = json.loads((root / "results" / "results.json").read_text())["score"]
         med = {k: statistics.median(v) for k, v in rows.items()}
         print(f"export {exported:.1f} s, setup.sh {set_up:.1f} s (venv + packages from the registry + user)")

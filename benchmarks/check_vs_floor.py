@@ -78,6 +78,19 @@ def timed(cmd: list[str], *, pss: bool = False, env: dict | None = None) -> tupl
     return time.perf_counter() - start, peak
 
 
+def interleaved(commands: dict[str, list[str]], repeats: int, **timed_kw) -> tuple[dict[str, list[float]], dict[str, float]]:
+    """({name: seconds per run}, {name: peak MB}) with the commands run in turn ``repeats``
+    times, so that machine noise hits every command alike."""
+    rows: dict[str, list[float]] = {k: [] for k in commands}
+    peaks: dict[str, float] = {k: 0.0 for k in commands}
+    for _ in range(repeats):
+        for name, cmd in commands.items():
+            seconds, peak = timed(cmd, **timed_kw)
+            rows[name].append(seconds)
+            peaks[name] = max(peaks[name], peak)
+    return rows, peaks
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--model", default="embedded")
@@ -88,13 +101,7 @@ def main() -> None:
     check = ["mechgrade", "check", "lesson27", "--path", str(ws), "--model", args.model]
     floor = [sys.executable, "-c", FLOOR, args.model]
     cold = timed(check)  # computes the answer key if it is not cached yet, warms the OS file cache
-    rows: dict[str, list[float]] = {"floor": [], "check": [], "help": []}
-    peaks: dict[str, float] = {"floor": 0.0, "check": 0.0, "help": 0.0}
-    for _ in range(args.repeats):  # interleaved, so machine noise hits both alike
-        for name, cmd in (("floor", floor), ("check", check), ("help", ["mechgrade", "--help"])):
-            seconds, peak = timed(cmd)
-            rows[name].append(seconds)
-            peaks[name] = max(peaks[name], peak)
+    rows, peaks = interleaved({"floor": floor, "check": check, "help": ["mechgrade", "--help"]}, args.repeats)
     med = {k: statistics.median(v) for k, v in rows.items()}
     print(f"model: {args.model}; median of {args.repeats} interleaved runs")
     print(f"  first check (computes the answer key if not cached): {cold[0]:.2f} s, peak RSS {cold[1]:.0f} MB")
