@@ -18,7 +18,6 @@ import argparse
 import json
 import os
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -27,7 +26,7 @@ import zipfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from check_vs_floor import interleaved, timed  # noqa: E402
+from check_vs_floor import interleaved, print_rows, timed  # noqa: E402
 
 
 def main() -> None:
@@ -60,11 +59,9 @@ def main() -> None:
         timed(commands["check"])  # warms the answer-key cache and the OS file cache
         rows, peaks = interleaved(commands, args.repeats, pss=True, env=env)
         score = json.loads((root / "results" / "results.json").read_text())["score"]
-        med = {k: statistics.median(v) for k, v in rows.items()}
         print(f"export {exported:.1f} s, setup.sh {set_up:.1f} s (venv + packages from the registry + user)")
         print(f"reference solutions, public + hidden cases; median of {args.repeats} interleaved runs; autograder score {score:g}")
-        for k, v in med.items():
-            print(f"  {k:<10} {v:6.2f} s   peak PSS (all processes) {peaks[k]:5.0f} MB   runs: {', '.join(f'{x:.2f}' for x in rows[k])}")
+        med = print_rows(rows, peaks, memory="PSS")
         print(f"  autograder / check = {med['autograder'] / med['check']:.2f}")
     finally:
         shutil.rmtree(root, ignore_errors=True)

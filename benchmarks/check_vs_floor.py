@@ -91,6 +91,15 @@ def interleaved(commands: dict[str, list[str]], repeats: int, **timed_kw) -> tup
     return rows, peaks
 
 
+def print_rows(rows: dict[str, list[float]], peaks: dict[str, float], memory: str = "RSS") -> dict[str, float]:
+    """Print each command's median, peak memory and runs; return the medians."""
+    med = {k: statistics.median(v) for k, v in rows.items()}
+    width = max(map(len, med))
+    for k, v in med.items():
+        print(f"  {k:<{width}} {v:6.2f} s   peak {memory} (all processes) {peaks[k]:7.0f} MB   runs: {', '.join(f'{x:.2f}' for x in rows[k])}")
+    return med
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--model", default="embedded")
@@ -102,11 +111,9 @@ def main() -> None:
     floor = [sys.executable, "-c", FLOOR, args.model]
     cold = timed(check)  # computes the answer key if it is not cached yet, warms the OS file cache
     rows, peaks = interleaved({"floor": floor, "check": check, "help": ["mechgrade", "--help"]}, args.repeats)
-    med = {k: statistics.median(v) for k, v in rows.items()}
     print(f"model: {args.model}; median of {args.repeats} interleaved runs")
     print(f"  first check (computes the answer key if not cached): {cold[0]:.2f} s, peak RSS {cold[1]:.0f} MB")
-    for k, v in med.items():
-        print(f"  {k:<6} {v:6.2f} s   peak RSS (all processes) {peaks[k]:7.0f} MB   runs: {', '.join(f'{x:.2f}' for x in rows[k])}")
+    med = print_rows(rows, peaks)
     print(f"  check / floor = {med['check'] / med['floor']:.2f}")
 
 
