@@ -115,7 +115,7 @@ _ZYGOTE = None
 
 
 def _init_process(lesson_id: str, model: str, mem_mb: int) -> None:
-    from mechgrade.engine.runner import Zygote
+    from mechgrade.engine.forking import Zygote
 
     global _ZYGOTE
     _ZYGOTE = Zygote(lesson=lesson_id, model_spec=model, mem_mb=mem_mb)

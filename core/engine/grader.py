@@ -17,7 +17,7 @@ from gradescope_utils.autograder_utils.decorators import number, tags, visibilit
 from mechgrade.engine.compare import compare, structural_hint
 from mechgrade.engine.key import AnswerKey
 from mechgrade.engine.mutants import load_catalogue
-from mechgrade.engine.runner import Outcome, StudentWorker, Zygote
+from mechgrade.engine.runner import Outcome, StudentWorker
 from mechgrade.spec import Case, Exercise, Function, Lesson, load_lesson
 
 
@@ -54,7 +54,7 @@ def _dims(ann: Any) -> Any:
 class Grader:
     """One per (lesson, workspace) in a pytest session: owns the worker and the answer key."""
 
-    def __init__(self, lesson: Lesson, workspace: Path, model_spec: str, mem_mb: int = 2048, zygote: Zygote | None = None,
+    def __init__(self, lesson: Lesson, workspace: Path, model_spec: str, mem_mb: int = 2048, zygote=None,
                  worker_user: str | None = None):
         self.lesson, self.workspace, self.model_spec = lesson, Path(workspace), model_spec
         self.mem_mb, self.zygote, self.worker_user = mem_mb, zygote, worker_user
@@ -87,8 +87,10 @@ class Grader:
     def worker(self) -> StudentWorker:
         if self.zygote is not None:  # `mechgrade grade`: forked from a preloaded process
             return self.zygote.worker(self.workspace)
+        from mechgrade.sandbox import choose
+
         return StudentWorker(self.workspace, lesson=self.lesson.id, model_spec=self.model_spec, mem_mb=self.mem_mb,
-                             user=self.worker_user)
+                             sandbox=choose(user=self.worker_user))
 
     def close(self) -> None:
         if "worker" in self.__dict__:

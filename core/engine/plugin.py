@@ -113,9 +113,11 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
 @pytest.hookimpl(tryfirst=True)
 def pytest_sessionfinish(session: pytest.Session) -> None:
     config = session.config
-    for grader in config.stash[GRADERS].values():
-        grader.close()
     results = config.stash.get(RESULTS, None)
+    for grader in config.stash[GRADERS].values():
+        if results is not None and "worker" in grader.__dict__:
+            results.sandbox = grader.worker.sandbox.name
+        grader.close()
     if results is None:
         return
     results.execution_time = time.perf_counter() - config.stash[STARTED]

@@ -57,6 +57,8 @@ class GradingResult(BaseModel):
     workspace: str
     cases: list[CaseResult] = Field(default_factory=list)
     execution_time: float = 0.0
+    sandbox: str = Field("", description="Where the student's code ran (mechgrade.sandbox): e.g. 'namespaces (bubblewrap)'.")
+    notices: list[str] = Field(default_factory=list, description="One-line notices for whoever ran the check.")
 
     @computed_field
     @property

@@ -19,9 +19,13 @@ from pydantic import ConfigDict
 from mechgrade.engine.codec import from_bytes
 from mechgrade.engine.protocol import CallReport, CallRequest, CallResponse
 from mechgrade.errors import MechgradeError
+from mechgrade.sandbox import Sandbox, choose
+from mechgrade.sandbox.fs import remove_tree
 
 BOOT_TIMEOUT_S = 180.0
 WORKER_ENV = {"PATH", "LANG", "LC_ALL", "TRANSFORMERS_OFFLINE", "MECHGRADE_MODEL", "TOKENIZERS_PARALLELISM"}
+MAX_HEADER = 1 << 20     # a response header longer than this is garbage, not an answer
+MAX_BLOB = 1 << 30       # nor is an output over 1 GiB (GPT-2's logits for a batch are ~16 MB)
 
 
 class Outcome(CallReport):
@@ -35,13 +39,62 @@ class WorkerDied(Exception):
     pass
 
 
+class Garbage(ValueError):
+    """The worker wrote something over the grading channel that is not a valid message."""
+
+
+def stage_workspace(workspace: Path, scratch: Path) -> Path:
+    """Copy the student's workspace (a folder of modules, or one notebook) into ``scratch``;
+    return the copy's path, which is what the worker is told to grade."""
+    from mechgrade.sandbox.fs import copy_submission
+
+    dest = scratch / "workspace"
+    dest.mkdir()
+    if workspace.suffix == ".ipynb":
+        from mechgrade.sandbox.fs import copy_file
+
+        copy_file(workspace, dest / workspace.name)
+        return dest / workspace.name
+    copy_submission(workspace, dest, max_depth=2, strict=False)
+    return dest
+
+
+def model_paths(model_spec: str) -> tuple[Path, ...]:
+    """What a sandboxed worker must read to boot the model: a local model's folder, or a hub
+    model's whole cache entry (its snapshot links into ``blobs/``); the embedded model ships
+    inside the package, which the sandbox shows anyway."""
+    from mechgrade.models.spec import resolve
+
+    source = resolve(model_spec)
+    if source.directory is None or source.kind == "embedded":
+        return ()
+    parts = Path(source.directory).parts
+    if "snapshots" in parts:
+        return (Path(*parts[:parts.index("snapshots")]).resolve(),)
+    return (Path(source.directory).resolve(),)
+
+
+def worker_env(scratch: Path, sandbox: Sandbox) -> dict[str, str]:
+    """The worker's environment: what booting the model needs, and nothing that names a
+    trusted path it could probe. HOME and TMPDIR are its scratch folder."""
+    if sandbox.isolated:
+        env = {k: v for k, v in os.environ.items() if k in WORKER_ENV or k.startswith(("HF_", "OMP_", "MKL_", "MALLOC_"))}
+    else:  # no sandbox: the student's own `check`, as themselves
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST")}
+    env.update(HOME=str(scratch), TMPDIR=str(scratch))
+    if sandbox.uid is not None:
+        env["USER"] = sandbox.user or "mechgrade-worker"
+    return env
+
+
 class StudentWorker:
     """A long-lived worker process for one workspace; restarted after a timeout or crash."""
 
-    def __init__(self, workspace: Path, *, lesson: str, model_spec: str, mem_mb: int = 2048, user: str | None = None):
+    def __init__(self, workspace: Path, *, lesson: str, model_spec: str, mem_mb: int = 2048, sandbox: Sandbox | None = None):
+        """``sandbox``: where the student's code runs (default: the strongest available here)."""
         self.workspace = Path(workspace).resolve()
         self.lesson, self.model_spec, self.mem_mb = lesson, model_spec, mem_mb
-        self.user = user
+        self.sandbox = sandbox if sandbox is not None else choose()
         self.imported: set[str] = set()          # modules this worker process has imported
         self.hung_imports: dict[str, float] = {}  # module -> the time limit its import ran past
         self.proc: subprocess.Popen | None = None
@@ -55,40 +108,40 @@ class StudentWorker:
         self._wait_ready()
 
     def spawn(self) -> None:
-        """Spawn without waiting, so that the worker boots while the caller does other work."""
-        self._cwd = tempfile.TemporaryDirectory(prefix="mechgrade-worker-")  # the worker's scratch cwd
-        self._log = open(Path(self._cwd.name) / "worker.log", "w+b")
-        self.proc, self._resp = self._launch()
+        """Spawn without waiting, so that the worker boots while the caller does other work.
+        The worker gets a fresh scratch folder holding a copy of the workspace (regular files
+        only): that copy is all of the student's it reads, and the only place it may write."""
+        self.scratch = self._new_scratch()
+        self._log = tempfile.TemporaryFile()  # the worker's stdout and stderr, for boot errors
+        try:
+            self.copy = stage_workspace(self.workspace, self.scratch)
+            self.sandbox.own(self.scratch)
+            self.proc, self._resp = self._launch()
+        except BaseException:
+            self._log.close()
+            remove_tree(self.scratch)
+            self.proc = None
+            raise
         self._buf = b""
         self._ready = False
+
+    def _new_scratch(self) -> Path:
+        return Path(tempfile.mkdtemp(prefix="mechgrade-worker-"))
 
     def _launch(self):
         """Start a worker process: (a handle with pid, stdin and wait(), the response fd)."""
         r, w = os.pipe()
-        cmd = [sys.executable, "-I", "-m", "mechgrade.engine.worker", "--workspace", str(self.workspace),
-               "--lesson", self.lesson, "--model", self.model_spec, "--mem-mb", str(self.mem_mb), "--resp-fd", str(w)]
-        env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST")}
-        as_user = self._as_user(env) if self.user else {}
-        proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=self._log, stderr=subprocess.STDOUT,
-                                pass_fds=(w,), cwd=self._cwd.name, env=env, start_new_session=True, **as_user)
-        os.close(w)
-        return proc, r
-
-    def _as_user(self, env: dict[str, str]) -> dict:
-        """Popen arguments that run the worker as ``self.user`` (the grading process is root):
-        no supplementary groups, its own scratch directory as home, and an environment cut
-        down to what booting the model needs, so nothing names a trusted path it could probe."""
-        import pwd
-
+        cmd = [sys.executable, "-I", "-m", "mechgrade.engine.worker", "--workspace", str(self.copy),
+               "--lesson", self.lesson, "--model", self.model_spec, "--mem-mb", str(self.mem_mb), "--resp-fd", str(w),
+               *self.sandbox.worker_args()]
+        cmd = self.sandbox.command(cmd, scratch=self.scratch, readable=model_paths(self.model_spec))
         try:
-            account = pwd.getpwnam(self.user)
-        except KeyError:
-            raise MechgradeError(f"The worker user '{self.user}' does not exist; create it (setup.sh does) or drop the setting.") from None
-        os.chown(self._cwd.name, account.pw_uid, account.pw_gid)
-        keep = {k: v for k, v in env.items() if k in WORKER_ENV or k.startswith(("HF_", "OMP_", "MKL_", "MALLOC_"))}
-        env.clear()
-        env.update(keep, HOME=self._cwd.name, TMPDIR=self._cwd.name, USER=self.user)
-        return {"user": account.pw_uid, "group": account.pw_gid, "extra_groups": [], "umask": 0o077}
+            proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=self._log, stderr=subprocess.STDOUT,
+                                    pass_fds=(w,), cwd=self.scratch, env=worker_env(self.scratch, self.sandbox),
+                                    start_new_session=True)
+        finally:
+            os.close(w)
+        return proc, r
 
     def _wait_ready(self) -> None:
         try:
@@ -103,16 +156,23 @@ class StudentWorker:
         self._ready = True
 
     def stop(self) -> None:
+        """End the worker and everything it started, then remove its scratch folder (however
+        deep, never following a link it made)."""
         if self.proc is not None:
             try:
-                os.killpg(self.proc.pid, signal.SIGKILL)
+                os.killpg(self.proc.pid, signal.SIGKILL)  # bubblewrap, or the worker itself
             except (ProcessLookupError, PermissionError):
                 pass
             self.proc.wait()
-            self.proc = None
-            os.close(self._resp)
-            self._log.close()
-            self._cwd.cleanup()
+            self._ended()
+
+    def _ended(self) -> None:
+        """After the worker's process is gone: what it left behind goes too."""
+        self.proc = None
+        os.close(self._resp)
+        self._log.close()
+        self.sandbox.cleanup()
+        remove_tree(self.scratch)
 
     def __enter__(self) -> "StudentWorker":
         return self
@@ -142,12 +202,24 @@ class StudentWorker:
         self._buf += chunk
 
     def _read_header(self, deadline: float) -> dict:
+        """One JSON line from the worker; ``Garbage`` for anything else (too long, too deep, not
+        an object): the worker runs the student's code, so what it sends is the student's doing."""
         while b"\n" not in self._buf:
+            if len(self._buf) > MAX_HEADER:
+                raise Garbage("a header line over 1 MB")
             self._fill(deadline)
         line, self._buf = self._buf.split(b"\n", 1)
-        return json.loads(line)
+        try:
+            header = json.loads(line)
+        except (ValueError, RecursionError) as err:
+            raise Garbage(type(err).__name__) from None
+        if not isinstance(header, dict):
+            raise Garbage("a header that is not an object")
+        return header
 
     def _read_blob(self, n: int, deadline: float) -> bytes:
+        if not 0 <= n <= MAX_BLOB:
+            raise Garbage(f"a blob of {n} bytes")
         while len(self._buf) < n:
             self._fill(deadline)
         blob, self._buf = self._buf[:n], self._buf[n:]
@@ -194,15 +266,15 @@ class StudentWorker:
             self._restart()
             return Outcome(ok=False, failure="timeout", seconds=timeout_s,
                            message=f"{function} did not return within {timeout_s:g} s (an endless loop, or far too much work?); it was stopped")
-        except (WorkerDied, BrokenPipeError, json.JSONDecodeError, ValueError) as err:
+        except (WorkerDied, BrokenPipeError, ValueError) as err:  # Garbage is a ValueError
             try:
                 code = self.proc.wait(timeout=2) if self.proc else None
             except (subprocess.TimeoutExpired, TimeoutError):
                 code = None
             self._restart()
             why = ("died" if code is None else "ran out of memory or was killed" if code < 0 else f"exited (status {code})")
-            if isinstance(err, (json.JSONDecodeError, ValueError)):
-                why = "wrote garbage over the grading channel"
+            if isinstance(err, ValueError):
+                why = f"wrote garbage over the grading channel ({err})"
             return Outcome(ok=False, failure="crashed", seconds=round(time.monotonic() - start, 3),
                            message=f"the worker running {function} {why}, e.g. through os._exit() or a memory blow-up")
         if header.id != req.id:
@@ -221,69 +293,3 @@ class StudentWorker:
         self.stop()
         self.imported.clear()  # a fresh worker imports again
         self.restarts += 1  # started lazily by the next call
-
-
-class Zygote:
-    """The grading side of ``mechgrade.engine.zygote``: one preloaded process that forks a
-    fresh worker per submission."""
-
-    def __init__(self, *, lesson: str, model_spec: str, mem_mb: int = 2048):
-        import socket
-
-        self.lesson, self.model_spec, self.mem_mb = lesson, model_spec, mem_mb
-        self.ctrl, child = socket.socketpair()
-        cmd = [sys.executable, "-I", "-m", "mechgrade.engine.zygote", "--lesson", lesson, "--model", model_spec,
-               "--mem-mb", str(mem_mb), "--ctrl-fd", str(child.fileno())]
-        self.proc = subprocess.Popen(cmd, pass_fds=(child.fileno(),), stdin=subprocess.DEVNULL, start_new_session=True)
-        child.close()
-        self._lines = self.ctrl.makefile("rb")
-        if not json.loads(self._lines.readline() or b"{}").get("ready"):
-            raise MechgradeError("The grading zygote could not start (see the messages above).")
-
-    def fork(self, workspace: Path, cwd: str) -> tuple["ForkedProcess", int]:
-        import socket
-
-        req_r, req_w = os.pipe()
-        resp_r, resp_w = os.pipe()
-        msg = json.dumps({"workspace": str(workspace), "cwd": cwd}).encode()
-        socket.send_fds(self.ctrl, [msg], [req_r, resp_w])
-        os.close(req_r)
-        os.close(resp_w)
-        pid = json.loads(self._lines.readline())["pid"]
-        return ForkedProcess(pid, os.fdopen(req_w, "wb")), resp_r
-
-    def worker(self, workspace: Path) -> "ForkedWorker":
-        return ForkedWorker(workspace, zygote=self)
-
-    def close(self) -> None:
-        self.ctrl.close()
-        self.proc.kill()
-        self.proc.wait()
-
-
-class ForkedProcess:
-    """Enough of ``Popen`` for a worker forked by the zygote (its parent, which reaps it)."""
-
-    def __init__(self, pid: int, stdin):
-        self.pid, self.stdin = pid, stdin
-
-    def wait(self, timeout: float | None = None) -> None:
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while True:
-            try:
-                os.kill(self.pid, 0)
-            except ProcessLookupError:
-                self.stdin.close()
-                return None  # exit status unknown: only the zygote could collect it
-            if deadline is not None and time.monotonic() > deadline:
-                raise TimeoutError
-            time.sleep(0.01)
-
-
-class ForkedWorker(StudentWorker):
-    def __init__(self, workspace: Path, *, zygote: Zygote):
-        super().__init__(workspace, lesson=zygote.lesson, model_spec=zygote.model_spec, mem_mb=zygote.mem_mb)
-        self.zygote = zygote
-
-    def _launch(self):
-        return self.zygote.fork(self.workspace, self._cwd.name)

@@ -48,20 +48,14 @@ def _where(exc: BaseException, workspace: Path) -> str:
     return f"{Path(frames[-1].filename).name}, line {frames[-1].lineno}" if frames else ""
 
 
-def _first_to_go() -> None:
-    """If the machine still runs out of memory, the kernel kills this process first, so the
-    grading process survives to report the case (any process may raise its own score)."""
-    try:
-        with open("/proc/self/oom_score_adj", "w") as f:
-            f.write("1000")
-    except OSError:
-        pass
-
-
 class Worker:
-    def __init__(self, workspace: Path, lesson: str, model_spec: str, mem_mb: int, resp_fd: int, req_fd: int = 0):
+    def __init__(self, workspace: Path, lesson: str, model_spec: str, mem_mb: int, resp_fd: int, req_fd: int = 0,
+                 drop: tuple[int, int] | None = None):
+        """``drop``: (uid, gid) to become once the model has booted, before any student code
+        (the sandbox's user layer, when the worker starts as root)."""
         from mechgrade.exercises import load_builders
         from mechgrade.models import load_model
+        from mechgrade.sandbox.drop import drop_to, oom_first
 
         self.workspace = workspace
         self.requests = os.fdopen(req_fd, "r") if req_fd else sys.stdin
@@ -73,11 +67,14 @@ class Worker:
         self.attrs = set(vars(self.model))
         self.modules: dict[str, object] = {}
         self.notebook = None
+        if drop is not None:
+            drop_to(*drop)
+        else:
+            oom_first()
         sys.path.insert(0, str(workspace.parent if workspace.suffix == ".ipynb" else workspace))
         if mem_mb > 0:
             limit = _vm_bytes() + mem_mb * 1024 * 1024
             resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-        _first_to_go()
         if workspace.suffix == ".ipynb":
             from mechgrade.engine.nbexec import NotebookNamespace
 
@@ -93,7 +90,7 @@ class Worker:
         if name not in self.modules:
             path = self.workspace / f"{name}.py"
             if not path.is_file():
-                raise FileNotFoundError(f"{path.name} is missing from the workspace {self.workspace}")
+                raise FileNotFoundError(f"{path.name} is missing from your workspace")
             spec = importlib.util.spec_from_file_location(name, path)
             module = importlib.util.module_from_spec(spec)
             sys.modules[name] = module
@@ -108,6 +105,19 @@ class Worker:
     def _hook_count(self) -> int:
         return sum(len(m._forward_hooks) + len(m._backward_hooks) for m in self.model.modules()
                    if type(m).__name__ == "HookPoint")
+
+    def _disarm(self) -> int:
+        """Count the hooks left attached, first thing after the student's function returns,
+        then take down what it may have armed to run during our own bookkeeping (trace and
+        profile functions, torch function and dispatch modes), so that nothing it left behind
+        can remove its hooks, or forge anything, before the count is sent."""
+        sys.settrace(None)
+        sys.setprofile(None)
+        count = self._hook_count()
+        from mechgrade.sandbox.guard import clear_torch_modes
+
+        clear_torch_modes()
+        return count
 
     def _checksums(self) -> list[tuple[float, float]]:
         """Two float64 reductions per weight over every 61st element (61 is prime to every
@@ -160,6 +170,7 @@ class Worker:
         out: dict = {"id": req["id"], "ok": False}
         blob = b""
         captured = io.StringIO()
+        hooks_left = None
         try:
             try:
                 kwargs = self.build(self.model, req["builder"], req["params"])
@@ -181,7 +192,10 @@ class Worker:
                     return out, blob
                 stage = "call"
                 with contextlib.redirect_stdout(captured), contextlib.redirect_stderr(captured):
-                    value = fn(**kwargs)
+                    try:
+                        value = fn(**kwargs)
+                    finally:
+                        hooks_left = self._disarm()
             except SystemExit as err:
                 out.update(failure="exit", message=f"your code called sys.exit({err.code!r}) during the {stage}")
                 return out, blob
@@ -202,7 +216,7 @@ class Worker:
                 out.update(failure="bad_output", message=f"{req['function']} returned something that is not plain data: {err}")
         finally:
             out["stdout"] = captured.getvalue()[:MAX_STDOUT]
-            out["hooks_left"] = self._hook_count()
+            out["hooks_left"] = self._disarm() if hooks_left is None else hooks_left
             if out["hooks_left"]:
                 self.model.reset_hooks()
             out["model_modified"] = self._restore()
@@ -227,8 +241,11 @@ def main() -> None:
     ap.add_argument("--model", required=True)
     ap.add_argument("--mem-mb", type=int, default=2048)
     ap.add_argument("--resp-fd", type=int, required=True)
+    ap.add_argument("--drop-uid", type=int, default=None)
+    ap.add_argument("--drop-gid", type=int, default=None)
     args = ap.parse_args()
-    Worker(args.workspace.resolve(), args.lesson, args.model, args.mem_mb, args.resp_fd).serve()
+    drop = None if args.drop_uid is None else (args.drop_uid, args.drop_gid if args.drop_gid is not None else args.drop_uid)
+    Worker(args.workspace.resolve(), args.lesson, args.model, args.mem_mb, args.resp_fd, drop=drop).serve()
 
 
 if __name__ == "__main__":

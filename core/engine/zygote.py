@@ -3,8 +3,11 @@ boots the model once, then forks one fresh student worker per submission, so no 
 pays the boot and none can leave anything behind for the next (each has its own process).
 
 Protocol: the grading process holds one end of a Unix socketpair; each request is a JSON
-line {"workspace": ...} sent with two file descriptors (the worker's request-read end and
-response-write end) as SCM_RIGHTS; the zygote answers {"pid": ...}. Forked workers run
+line {"workspace": ..., "cwd": ..., "drop": [uid, gid] or null} sent with two file descriptors
+(the worker's request-read end and response-write end) as SCM_RIGHTS; the zygote answers
+{"pid": ...}. {"purge": true} (only in its own PID namespace) kills every other process of
+that namespace and answers {"purged": n}. The zygote runs inside the run's sandbox (see
+``mechgrade.engine.forking``) and is not dumpable. Forked workers run
 single-threaded: a process that has used an OpenMP pool cannot safely fork, so the zygote
 never starts one.
 """
@@ -20,8 +23,22 @@ import sys
 from pathlib import Path
 
 
-def serve(ctrl: socket.socket, lesson: str, model_spec: str, mem_mb: int) -> None:
+def purge() -> int:
+    """Kill every process of this PID namespace that we may signal, except ourselves (pid 1,
+    bubblewrap's init, is spared by the kernel): what earlier submissions left running."""
+    try:
+        os.kill(-1, signal.SIGKILL)
+        return 1
+    except ProcessLookupError:
+        return 0
+
+
+def serve(ctrl: socket.socket, lesson: str, model_spec: str, mem_mb: int, own_pid_namespace: bool = False) -> None:
     import torch
+
+    from mechgrade.sandbox.drop import not_dumpable
+
+    not_dumpable()
 
     torch.set_num_threads(1)
     from mechgrade.engine import codec  # noqa: F401  (imported once, inherited by every fork)
@@ -38,13 +55,19 @@ def serve(ctrl: socket.socket, lesson: str, model_spec: str, mem_mb: int) -> Non
         if not msg:
             return
         request = json.loads(msg)
+        if request.get("purge"):
+            for fd in fds:
+                os.close(fd)
+            ctrl.sendall(json.dumps({"purged": purge() if own_pid_namespace else 0}).encode() + b"\n")
+            continue
         pid = os.fork()
         if pid == 0:
             ctrl.close()
             os.setsid()
             os.chdir(request["cwd"])
+            drop = tuple(request["drop"]) if request.get("drop") else None
             try:
-                Worker(Path(request["workspace"]), lesson, model_spec, mem_mb, resp_fd=fds[1], req_fd=fds[0]).serve()
+                Worker(Path(request["workspace"]), lesson, model_spec, mem_mb, resp_fd=fds[1], req_fd=fds[0], drop=drop).serve()
             finally:
                 os._exit(0)
         for fd in fds:
@@ -58,9 +81,10 @@ def main() -> None:
     ap.add_argument("--model", required=True)
     ap.add_argument("--mem-mb", type=int, default=2048)
     ap.add_argument("--ctrl-fd", type=int, required=True)
+    ap.add_argument("--own-pid-namespace", action="store_true", help="Allow purges (kill(-1) reaches only this namespace).")
     args = ap.parse_args()
     sys.stdout = sys.stderr  # nothing may write into the control channel by accident
-    serve(socket.socket(fileno=args.ctrl_fd), args.lesson, args.model, args.mem_mb)
+    serve(socket.socket(fileno=args.ctrl_fd), args.lesson, args.model, args.mem_mb, args.own_pid_namespace)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,99 @@
+"""The filesystem a sandboxed worker sees: built from an empty root, never from ``/`` minus a
+list, so that a path nobody thought of (the instructor's home, a class folder, the key
+cache) is simply absent."""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+SYSTEM = ("/usr", "/etc", "/opt")
+MERGED = ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
+# mechgrade's folders the worker imports from; of the rest, the reference and graders are
+# left out, and inside the lesson folders the keys and the mutants' reference snippets.
+WORKER_PACKAGES = ("mechgrade", "mechgrade.exercises", "mechgrade.student_template")
+SECRET_PACKAGES = ("mechgrade.reference", "mechgrade.graders")
+
+
+@functools.lru_cache(maxsize=1)
+def python_paths() -> tuple[str, ...]:
+    """The installation the worker's ``python -I`` imports from (prefix, base prefix, and each
+    folder on its path, such as a base environment a ``.pth`` file adds)."""
+    out = subprocess.run([sys.executable, "-I", "-c", "import sys, json; print(json.dumps(sys.path))"],
+                         capture_output=True, text=True, check=True)
+    paths = {sys.prefix, sys.base_prefix, sys.exec_prefix, os.path.dirname(os.path.realpath(sys.executable))}
+    paths.update(p for p in json.loads(out.stdout) if p)
+    return tuple(sorted(p for p in paths if os.path.isdir(p)))
+
+
+def _locations(packages) -> list[str]:
+    found = []
+    for name in packages:
+        try:
+            spec = importlib.util.find_spec(name)
+        except ModuleNotFoundError:
+            spec = None
+        if spec is not None and spec.submodule_search_locations:
+            found += [os.path.realpath(p) for p in spec.submodule_search_locations]
+    return found
+
+
+def secret_paths() -> list[str]:
+    """What must not be readable even where its parent folder is: the reference solutions, the
+    graders, and in each lesson folder the answer keys and the mutant catalogue."""
+    paths = _locations(SECRET_PACKAGES)
+    for lessons in _locations(("mechgrade.exercises",)):
+        for lesson in Path(lessons).iterdir():
+            for name in ("keys", "mutants.toml"):
+                if (lesson / name).exists():
+                    paths.append(str(lesson / name))
+    return paths
+
+
+def bwrap_args(*, scratch: Path, readable: tuple[Path, ...] = (), root: bool = False) -> list[str]:
+    """bubblewrap's arguments for one worker (see ``mechgrade.sandbox``)."""
+    args = ["--die-with-parent", "--new-session", "--unshare-pid", "--unshare-net", "--unshare-ipc",
+            "--unshare-uts", "--unshare-cgroup-try", "--hostname", "mechgrade-worker"]
+    if not root:
+        args.append("--unshare-user")
+    for path in MERGED:
+        if os.path.islink(path):
+            args += ["--symlink", os.readlink(path), path]
+        elif os.path.isdir(path):
+            args += ["--ro-bind", path, path]
+    for path in SYSTEM:
+        args += ["--ro-bind-try", path, path]
+    args += ["--ro-bind-try", "/sys/devices/system/cpu", "/sys/devices/system/cpu",
+             "--proc", "/proc", "--dev", "/dev"]
+    for place in ("/tmp", "/var/tmp", "/dev/shm"):  # private, empty, sticky: as on any machine
+        args += ["--perms", "1777", "--tmpfs", place]
+    binds = [*python_paths(), *_locations(WORKER_PACKAGES), *map(str, readable)]
+    scratch = os.path.realpath(scratch)
+    # bubblewrap run as root makes the folders leading to a mount point 0700: make them
+    # traversable (they are empty folders on the sandbox's own root, not the host's).
+    for parent in _parents([*binds, scratch]):
+        args += ["--perms", "0755", "--dir", parent]
+    for path in binds:
+        args += ["--ro-bind", path, path]
+    for path in secret_paths():
+        args += (["--tmpfs", path] if os.path.isdir(path) else ["--ro-bind", "/dev/null", path])
+    args += ["--bind", scratch, scratch, "--chdir", scratch]
+    return args
+
+
+def _parents(targets: list[str]) -> list[str]:
+    """The folders above ``targets`` that the sandbox's root must provide (not those inside
+    another target or a system folder, which come with their mount)."""
+    covered = [*targets, *SYSTEM, *MERGED, "/tmp", "/var/tmp", "/proc", "/dev"]
+    out = set()
+    for target in targets:
+        for parent in Path(target).parents:
+            p = str(parent)
+            if p != "/" and not any(p == c or p.startswith(c.rstrip("/") + "/") for c in covered):
+                out.add(p)
+    return sorted(out, key=lambda p: (p.count("/"), p))
