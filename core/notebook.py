@@ -70,6 +70,8 @@ def read_cells(path: Path) -> list[Cell]:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as err:
         raise WorkspaceError(f"{path} is not a notebook (not valid JSON: {err}).") from None
+    except RecursionError:
+        raise WorkspaceError(f"{path} is not a notebook (its JSON is nested too deeply).") from None
     if not isinstance(data, dict) or data.get("nbformat") != 4 or not isinstance(data.get("cells"), list):
         raise WorkspaceError(f"{path} is not an nbformat 4 notebook (Jupyter's current format); open and save it in Jupyter.")
     cells = []

@@ -1,9 +1,12 @@
 """`mechgrade grade`: a whole class's submissions, graded locally, in parallel.
 
 Each of ``jobs`` grading processes keeps one zygote (TransformerLens imported and the model
-booted once) and forks a fresh worker per submission, so a submission costs its own cases
-and nothing else. One crashing, hanging or cheating submission costs only its own row; the
-run never stops early, and ``resume`` skips students whose results already exist.
+booted once) inside the run's sandbox (``mechgrade.sandbox``; required unless
+``no_sandbox``) and forks a fresh worker per submission, so a submission costs its own cases
+and nothing else. One crashing, hanging or cheating submission costs only its own row: any
+error while grading it becomes its row, with the reason; the run never stops early, and
+``resume`` skips students whose results already exist. A submission is copied in (or
+unzipped) under caps on its files, size and depth before anything reads it.
 """
 
 from __future__ import annotations
@@ -23,8 +26,9 @@ from pydantic import BaseModel
 
 from mechgrade.errors import MechgradeError, WorkspaceError
 from mechgrade.models.spec import resolve, spec_from_env
+from mechgrade.sandbox import Sandbox, choose
+from mechgrade.sandbox.fs import MAX_BYTES, MAX_DEPTH, MAX_FILE_BYTES, MAX_FILES, copy_submission, remove_tree
 from mechgrade.spec import Lesson, load_lesson
-from mechgrade.workspace import copy_regular_files
 
 
 class StudentRow(BaseModel):
@@ -42,11 +46,13 @@ class ClassReport(BaseModel):
     rows: list[StudentRow]
     gradebook: Path
     results_dir: Path
+    sandbox: str = ""
 
     def summary_lines(self, top: int = 5) -> list[str]:
         graded = [r for r in self.rows if r.status == "graded"]
         scores = [r.score for r in graded]
-        lines = [f"{len(self.rows)} submissions, {len(graded)} graded, {len(self.rows) - len(graded)} not gradable"]
+        lines = [f"{len(self.rows)} submissions, {len(graded)} graded, {len(self.rows) - len(graded)} not gradable"
+                 + (f"; student code ran in a sandbox: {self.sandbox}" if self.sandbox else "")]
         if scores:
             lines.append(f"scores: mean {statistics.mean(scores):.1f}, median {statistics.median(scores):.1f}, "
                          f"min {min(scores):g}, max {max(scores):g} (of {graded[0].max_score:g})")
@@ -99,26 +105,49 @@ def _materialize(source: Path, scratch: Path, lesson: Lesson) -> Path:
     """Copy (or safely unzip) a submission into scratch space; the original is never touched."""
     dest = scratch / "submission"
     if source.suffix == ".zip":
-        with zipfile.ZipFile(source) as zf:
-            for member in zf.infolist():
-                target = (dest / member.filename).resolve()
-                if not str(target).startswith(str(dest.resolve())):
-                    raise WorkspaceError(f"the zip has an entry outside its folder ({member.filename})")
-            zf.extractall(dest)
+        unzip_capped(source, dest)
     else:
-        copy_regular_files(source, dest)
+        copy_submission(source, dest)
     return locate_modules(dest, lesson)
+
+
+def unzip_capped(source: Path, dest: Path) -> None:
+    """Extract a student's zip: regular files only, no entry outside ``dest`` or deeper than
+    the copy's depth cap, and the same caps on count and size as a copied folder, counted on
+    the bytes actually inflated (a zip's headers can lie about sizes)."""
+    too_big = WorkspaceError(f"the zip is too large (at most {MAX_FILES} files and {MAX_BYTES >> 20} MB "
+                             f"uncompressed, {MAX_FILE_BYTES >> 20} MB per file, are graded)")
+    dest.mkdir(parents=True)
+    total = 0
+    with zipfile.ZipFile(source) as zf:
+        members = zf.infolist()
+        if len(members) > MAX_FILES:
+            raise too_big
+        for member in members:
+            parts = Path(member.filename).parts
+            if member.filename.startswith("/") or ".." in parts or len(parts) > MAX_DEPTH + 1:
+                raise WorkspaceError(f"the zip has an entry outside its folder or too deep ({member.filename[:80]})")
+            if member.is_dir() or (member.external_attr >> 16) & 0o170000 not in (0, 0o100000):
+                continue  # folders come with their files; links and devices are not copied
+            target = dest.joinpath(*parts)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with zf.open(member) as src, open(target, "xb") as out:
+                while chunk := src.read(1 << 20):
+                    total += len(chunk)
+                    if total > MAX_BYTES or out.tell() + len(chunk) > MAX_FILE_BYTES:
+                        raise too_big
+                    out.write(chunk)
 
 
 # -- grading processes ------------------------------------------------------------------------
 _ZYGOTE = None
 
 
-def _init_process(lesson_id: str, model: str, mem_mb: int) -> None:
+def _init_process(lesson_id: str, model: str, mem_mb: int, sandbox: Sandbox) -> None:
     from mechgrade.engine.forking import Zygote
 
     global _ZYGOTE
-    _ZYGOTE = Zygote(lesson=lesson_id, model_spec=model, mem_mb=mem_mb)
+    _ZYGOTE = Zygote(lesson=lesson_id, model_spec=model, mem_mb=mem_mb, sandbox=sandbox)
 
 
 def _grade_one(lesson_id: str, student: str, source: Path, results_dir: Path, model: str, hidden: bool) -> StudentRow:
@@ -127,14 +156,18 @@ def _grade_one(lesson_id: str, student: str, source: Path, results_dir: Path, mo
     lesson = load_lesson(lesson_id)
     exercises = {e.id: 0.0 for e in lesson.exercises}
     public_max = sum(c.points for _, _, c in lesson.iter_cases(hidden=hidden))
-    with tempfile.TemporaryDirectory(prefix="mechgrade-grade-") as tmp:
-        try:
-            ws = _materialize(source, Path(tmp), lesson)
-            result = check_workspace(lesson_id, ws, model=model, hidden=hidden, zygote=_ZYGOTE,
-                                     results_path=results_dir / f"{student}.json")
-        except (MechgradeError, OSError, zipfile.BadZipFile) as err:
-            (results_dir / f"{student}.json").write_text(json.dumps({"score": 0, "output": f"not graded: {err}", "tests": []}))
-            return StudentRow(student=student, score=0, max_score=public_max, status=str(err), exercises=exercises)
+    tmp = Path(tempfile.mkdtemp(prefix="mechgrade-grade-"))
+    try:
+        ws = _materialize(source, tmp, lesson)
+        result = check_workspace(lesson_id, ws, model=model, hidden=hidden, zygote=_ZYGOTE,
+                                 results_path=results_dir / f"{student}.json")
+    except Exception as err:  # whatever went wrong with this submission is this submission's row
+        why = str(err) if isinstance(err, (MechgradeError, OSError, zipfile.BadZipFile)) else f"{type(err).__name__}: {err}"
+        why = why[:500]
+        (results_dir / f"{student}.json").write_text(json.dumps({"score": 0, "output": f"not graded: {why}", "tests": []}))
+        return StudentRow(student=student, score=0, max_score=public_max, status=why, exercises=exercises)
+    finally:
+        remove_tree(tmp)
     for summary in result.exercises():
         exercises[summary.exercise] = summary.score
     return StudentRow(student=student, score=result.score, max_score=result.max_score, status="graded", exercises=exercises,
@@ -157,10 +190,12 @@ def _row_from_results(lesson: Lesson, student: str, path: Path) -> StudentRow:
 
 def grade_class(lesson_id: str, submissions: Path, *, gradebook: Path, results_dir: Path, model: str | None = None,
                 hidden: bool = False, jobs: int | None = None, resume: bool = False, mem_mb: int = 2048,
-                progress: Callable[[str, int, int], None] | None = None) -> ClassReport:
+                no_sandbox: bool = False, progress: Callable[[str, int, int], None] | None = None) -> ClassReport:
+    """``no_sandbox``: grade even where no sandbox can be built (student code then runs as you)."""
     lesson = load_lesson(lesson_id)
     model = spec_from_env(model)
     resolve(model)
+    sandbox = choose(required=not no_sandbox)
     subs = find_submissions(Path(submissions))
     results_dir.mkdir(parents=True, exist_ok=True)
     done = {s for s, _ in subs if resume and (results_dir / f"{s}.json").exists()}
@@ -173,7 +208,7 @@ def grade_class(lesson_id: str, submissions: Path, *, gradebook: Path, results_d
         AnswerKey(lesson, model).fill(lesson.iter_cases(hidden=hidden))
         jobs = max(1, min(jobs or multiprocessing.cpu_count(), len(todo)))
         ctx = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(jobs, mp_context=ctx, initializer=_init_process, initargs=(lesson_id, model, mem_mb)) as pool:
+        with ProcessPoolExecutor(jobs, mp_context=ctx, initializer=_init_process, initargs=(lesson_id, model, mem_mb, sandbox)) as pool:
             futures = {pool.submit(_grade_one, lesson_id, s, p, results_dir, model, hidden): s for s, p in todo}
             for n, future in enumerate(as_completed(futures), 1):
                 rows.append(future.result())
@@ -181,7 +216,7 @@ def grade_class(lesson_id: str, submissions: Path, *, gradebook: Path, results_d
                     progress(futures[future], n, len(todo))
     rows.sort(key=lambda r: r.student)
     _write_gradebook(gradebook, rows, [e.id for e in lesson.exercises])
-    return ClassReport(lesson=lesson_id, rows=rows, gradebook=gradebook, results_dir=results_dir)
+    return ClassReport(lesson=lesson_id, rows=rows, gradebook=gradebook, results_dir=results_dir, sandbox=sandbox.name)
 
 
 def _write_gradebook(path: Path, rows: list[StudentRow], exercises: list[str]) -> None:

@@ -5,12 +5,18 @@ Computed in the trusted process, once per (lesson, model weights, lesson source)
 as one safetensors file (tensors + a JSON tree, never pickle): shipped with the package for
 the embedded model's public cases, otherwise cached under the user cache directory. With a
 warm key, ``check`` never boots a model in the grading process.
+
+A cached key is only as good as its provenance: folders are made 0700 and files 0600, and
+beside each key file a manifest records the SHA-256 of every entry as the trusted process
+wrote it. An entry whose hash does not match (or that the manifest does not list) is not
+believed: it is dropped, recomputed, and reported in ``notices``.
 """
 
 from __future__ import annotations
 
 import hashlib
 import importlib
+import json
 import os
 from functools import cached_property
 from pathlib import Path
@@ -60,6 +66,26 @@ def roundtrip(value: Any) -> Any:
     return decode(tree, {k: v.clone() for k, v in tensors.items()})
 
 
+def entry_hash(entry: Any) -> str:
+    return hashlib.sha256(to_bytes(*encode(entry))).hexdigest()
+
+
+def private_dir(path: Path) -> Path:
+    """``path`` created (with its parents) and made 0700: answer keys live there."""
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    path.chmod(0o700)
+    return path
+
+
+def write_private(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` (mode 0600) atomically, never through a link planted there."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+    os.replace(tmp, path)
+
+
 class AnswerKey:
     """Expected outputs (and mutant outputs) per case, computed lazily and persisted."""
 
@@ -69,10 +95,35 @@ class AnswerKey:
         self.source = resolve(model_spec)
         self.id = f"{self.source.kind if self.source.kind == 'embedded' else 'model'}-{weights_fingerprint(self.source)}-{source_fingerprint(lesson.id)}"
         self.entries: dict[str, Any] = {}
+        self.notices: list[str] = []
         self.dirty = False
-        for path in (self.shipped_path, self.cache_path):
-            if path.exists():
-                self.entries.update(from_bytes(path.read_bytes()))
+        if self.shipped_path.exists():
+            self.entries.update(from_bytes(self.shipped_path.read_bytes()))
+        self.entries.update(self._load_cache())
+
+    def _load_cache(self) -> dict[str, Any]:
+        """The cached entries whose hashes match the manifest the trusted process wrote."""
+        path = self.cache_path
+        if not path.exists():
+            return {}
+        try:
+            entries = from_bytes(path.read_bytes())
+            manifest = json.loads(self.manifest_path.read_text())
+        except Exception:  # unreadable, truncated, forged beyond parsing, or from before manifests
+            entries, manifest = {}, {}
+            self.notices.append(f"The cached answer key {path} could not be checked (unreadable, or no manifest of "
+                                "hashes beside it); it was not believed, and is recomputed.")
+            self.dirty = True
+        good = {k: v for k, v in entries.items() if isinstance(manifest, dict) and manifest.get(k) == entry_hash(v)}
+        if len(good) < len(entries):
+            self.notices.append(f"{len(entries) - len(good)} entries of the cached answer key {path} were changed since "
+                                "mechgrade wrote them; they were not believed, and are recomputed.")
+            self.dirty = True
+        return good
+
+    @property
+    def manifest_path(self) -> Path:
+        return self.cache_path.with_suffix(".sha256.json")
 
     @property
     def shipped_path(self) -> Path:
@@ -140,7 +191,7 @@ class AnswerKey:
         missing = [(e, f, c) for e, f, c in cases if c.number not in self.entries]
         for exercise, function, case in missing:
             self.entry(exercise, function, case)
-        if missing:
+        if missing or self.dirty:
             self.persist()
         return bool(missing)
 
@@ -154,13 +205,21 @@ class AnswerKey:
                 pass
 
     def save(self, path: Path | None = None, *, only: set[str] | None = None) -> Path:
-        path = path or self.cache_path
-        path.parent.mkdir(parents=True, exist_ok=True)
+        """Write the key: in the cache (the default) with its manifest of hashes, every folder
+        0700 and file 0600; elsewhere (the package's shipped key, an export) as asked."""
         data = {k: v for k, v in self.entries.items() if only is None or k in only}
-        tree, tensors = encode(data)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_bytes(to_bytes(tree, tensors))
-        tmp.replace(path)
+        blob = to_bytes(*encode(data))
+        if path is None or path == self.cache_path:
+            path = self.cache_path
+            for folder in (cache_root(), path.parent.parent, path.parent):
+                private_dir(folder)
+            write_private(path, blob)
+            write_private(self.manifest_path, json.dumps({k: entry_hash(v) for k, v in data.items()}).encode())
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(".tmp")
+            tmp.write_bytes(blob)
+            tmp.replace(path)
         self.dirty = False
         return path
 

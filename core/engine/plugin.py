@@ -117,6 +117,8 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     for grader in config.stash[GRADERS].values():
         if results is not None and "worker" in grader.__dict__:
             results.sandbox = grader.worker.sandbox.name
+        if results is not None and "key" in grader.__dict__:
+            results.notices += grader.key.notices
         grader.close()
     if results is None:
         return

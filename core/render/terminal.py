@@ -35,3 +35,7 @@ def render(result: GradingResult, console: Console) -> None:
     by_ex = ", ".join(f"{e.exercise} {e.score:g}/{e.max_score:g}" for e in result.exercises())
     style = "bold green" if result.all_passed else "bold"
     console.print(Text(f"Total: {result.score:g} / {result.max_score:g} points ({by_ex}) in {result.execution_time:.1f} s", style=style))
+    for notice in result.notices:
+        console.print(Text(f"Note: {notice}", style="yellow"))
+    if result.sandbox:
+        console.print(Text(f"Your code ran in a sandbox: {result.sandbox}.", style="dim"))
