@@ -5,9 +5,16 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, computed_field
+from pydantic import BaseModel, ConfigDict, Field, computed_field, field_validator
 
 Status = Literal["passed", "failed", "error"]
+MAX_TEXT = 4000  # characters of feedback (or a hint) kept per case: a 20 MB exception message is cut here
+
+
+def bounded(text: str | None, limit: int = MAX_TEXT) -> str | None:
+    if text is None or len(text) <= limit:
+        return text
+    return text[:limit] + f"... [{len(text) - limit} more characters cut]"
 GradescopeVisibility = Literal["visible", "hidden", "after_due_date", "after_published"]
 
 
@@ -24,6 +31,11 @@ class CaseResult(BaseModel):
     feedback: str = ""
     hint: str | None = None
     seconds: float = 0.0
+
+    @field_validator("feedback", "hint")
+    @classmethod
+    def _bounded(cls, text: str | None) -> str | None:
+        return bounded(text)
 
     @computed_field
     @property

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import importlib
 import io
 from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
@@ -82,7 +83,11 @@ def check_workspace(lesson_id: str, path: Path, *, model: str | None = None, exe
         raise WorkspaceError(f"No workspace at {path}: create one with `mechgrade start {lesson_id} {path}`, or pass --path.")
     model = spec_from_env(model)
     resolve(model)  # fail early, in one sentence, if the weights are not here
-    args = ["--pyargs", f"mechgrade.graders.{lesson_id}", "--mechgrade-lesson", lesson_id,
+    graders = Path(importlib.import_module("mechgrade.graders").__file__).parent
+    # Confined to our own rootdir and config, with no conftest.py at all: whatever folder this
+    # runs from (a submission's, in the worst case), nothing there is loaded.
+    args = ["-c", str(graders / "pytest.ini"), "--rootdir", str(graders), "--noconftest",
+            "--pyargs", f"mechgrade.graders.{lesson_id}", "--mechgrade-lesson", lesson_id,
             "--mechgrade-path", str(path), "--mechgrade-model", model,
             "--mechgrade-mem-mb", str(mem_mb), "-p", "no:cacheprovider", "-p", "no:terminal",
             "-o", "addopts=", "-o", "python_files=test_*.py", "-W", "ignore"]

@@ -1,9 +1,12 @@
 """The trusted side of an exported Gradescope autograder (``run_autograder`` calls ``run``).
 
-Runs as root from ``$ROOT/source/trusted`` (the full package: reference, hidden cases), while
-the student's code runs in the worker as an unprivileged user that can read only
-``$ROOT/runtime``. The submission is copied into a folder of that user's; when grading is
-over, every process of that user is killed, and only then is results.json written.
+Runs as root from ``$ROOT/source/trusted`` (the full package: reference, hidden cases), with
+that root-owned folder as its working directory, while the student's code runs in the
+worker inside the strongest sandbox the container allows (``mechgrade.sandbox``: namespaces
+where bubblewrap works, and always the unprivileged user, which can read only
+``$ROOT/runtime``). Every process of that user is killed before the submission is staged
+and again when grading is over; only then is results.json written. results.json is always
+written, valid and bounded: its space is reserved before any student code runs.
 """
 
 from __future__ import annotations
@@ -65,37 +68,88 @@ def prepare(root: Path) -> None:
 
 
 def _stage_submission(submission: Path, work: Path, lesson, user: str) -> Path:
-    """Copy the student's files (regular files only: a symlink could point into trusted
-    space) into a fresh folder owned by ``user``; return the workspace in it (the folder
-    holding the modules, or a notebook)."""
+    """Copy the student's files into a fresh folder for ``user`` and return the workspace in it
+    (the folder holding the modules, or a notebook). Every process of ``user`` is killed
+    first, so nothing of an earlier run can swap entries while root works here; the copy
+    takes regular files only, reads none through a link, and is handed over with ``lchown``."""
     from mechgrade.engine.gradebook import locate_modules
-    from mechgrade.workspace import copy_regular_files
+    from mechgrade.sandbox.fs import chown_tree, copy_submission, remove_tree
+    from mechgrade.sandbox.procs import kill_uid
 
-    if work.exists():
-        shutil.rmtree(work)
-    copy_regular_files(submission, work)
     account = pwd.getpwnam(user)
-    for path in [work, *work.rglob("*")]:
-        os.chown(path, account.pw_uid, account.pw_gid)
-    work.chmod(0o700)
-    return locate_modules(work, lesson)
+    kill_uid(account.pw_uid)
+    remove_tree(work.parent)  # an earlier run's, however deep: root-made again below
+    work.parent.mkdir(mode=0o711)
+    work.mkdir(mode=0o700)
+    copy_submission(submission, work)
+    located = locate_modules(work, lesson)
+    chown_tree(work, account.pw_uid, account.pw_gid)
+    return located
 
 
-def kill_user_processes(user: str) -> int:
-    """SIGKILL every process of ``user`` (a worker's children may have left its process group)."""
+def end_user_processes(user: str) -> None:
+    """Kill every process of ``user`` and remove what it left in shared temporary folders."""
+    from mechgrade.sandbox.procs import kill_uid, sweep_shared_tmp
+
     uid = pwd.getpwnam(user).pw_uid
-    killed = 0
-    for _ in range(3):  # a fork bomb can spawn while we scan; a few passes settle it
-        for entry in os.listdir("/proc"):
-            if entry.isdigit():
-                try:
-                    if os.stat(f"/proc/{entry}").st_uid == uid:
-                        os.kill(int(entry), signal.SIGKILL)
-                        killed += 1
-                except (FileNotFoundError, ProcessLookupError, PermissionError):
-                    pass
-        time.sleep(0.05)
-    return killed
+    kill_uid(uid)
+    sweep_shared_tmp(uid)
+
+
+def protect_self() -> None:
+    """The kernel's OOM killer spares the grading process before the worker (root may lower
+    its own score; the worker's 1000 was set by root and cannot be lowered by it)."""
+    try:
+        Path("/proc/self/oom_score_adj").write_text("-800")
+    except OSError:
+        pass
+
+
+PROBE = """
+import sys
+from mechgrade.sandbox.drop import drop_to
+drop_to({uid}, {gid})
+import mechgrade.engine.worker, mechgrade.exercises.{lesson}.cases, torch
+for secret in sys.argv[1:]:
+    try:
+        open(secret, "rb").close()
+    except OSError:
+        continue
+    sys.exit("the student user can read " + secret)
+print("ok")
+"""
+
+
+def selftest(root: Path) -> str:
+    """Build time: prove that the student's code, run exactly as grading will run it (same
+    sandbox, same user), can import the worker and cannot read the trusted side. Returns the
+    sandbox's name; raises ``SystemExit`` with the reason otherwise."""
+    import subprocess
+    import tempfile
+
+    from mechgrade.engine.key import cache_root
+    from mechgrade.sandbox import choose
+    from mechgrade.sandbox.fs import remove_tree
+
+    config = AutograderConfig.load(root)
+    sandbox = choose(user=config.user)
+    secrets = [root / "source" / CONFIG, *sorted(cache_root().rglob("*.safetensors"))[:3]]
+    scratch = Path(tempfile.mkdtemp(prefix="mechgrade-selftest-"))
+    try:
+        sandbox.own(scratch)
+        code = PROBE.format(uid=sandbox.uid, gid=sandbox.gid, lesson=config.lesson)
+        cmd = sandbox.command([sys.executable, "-I", "-c", code, *map(str, secrets)], scratch=scratch)
+        proc = subprocess.run(cmd, capture_output=True, text=True, cwd=scratch, timeout=300,
+                              env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(scratch)})
+    finally:
+        sandbox.cleanup()
+        remove_tree(scratch)
+    if proc.returncode != 0 or "ok" not in proc.stdout:
+        why = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+        raise SystemExit(f"setup.sh: student code could not run safely as {config.user} in sandbox '{sandbox.name}': {why}. "
+                         "If the interpreter lies under a folder that user cannot enter (e.g. /root), install Python "
+                         "where every user can run it (apt's python3), or install bubblewrap.")
+    return sandbox.name
 
 
 def failure_results(message: str) -> dict:
@@ -123,30 +177,36 @@ def grade(root: Path) -> dict:
     except MechgradeError as err:
         return failure_results(f"The autograder could not grade this submission: {err}")
     finally:
-        kill_user_processes(config.user)
+        end_user_processes(config.user)
     return result.to_gradescope(hidden_visibility=config.hidden_visibility)
 
 
 def run(root: Path) -> None:
-    """Grade and write results.json; whatever happens, a valid results.json is written."""
-    results = root / "results" / "results.json"
+    """Grade and write results.json; whatever happens, a valid results.json is written: its
+    space is reserved before the student's code runs (a submission that fills the disk cannot
+    leave it empty), and it is bounded in size."""
+    from mechgrade.export.results_file import ReservedResults
+
+    os.chdir(root / "source")  # never the submission's folder: nothing there is imported or read as config
+    protect_self()
+    out = ReservedResults(root / "results" / "results.json")
+    out.write(failure_results("The autograder did not finish grading this submission; please tell your instructor."))
     try:
         data = grade(root)
     except Exception as err:  # the trusted side failed: say so instead of leaving no results
-        data = failure_results(f"The autograder failed ({type(err).__name__}: {err}); please tell your instructor.")
-    results.parent.mkdir(parents=True, exist_ok=True)
-    tmp = results.with_suffix(".tmp")
-    tmp.write_text(json.dumps(data, indent=2))
-    tmp.replace(results)
+        data = failure_results(f"The autograder failed ({type(err).__name__}: {str(err)[:500]}); please tell your instructor.")
+    out.write(data)
 
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("command", choices=["prepare", "run"])
+    ap.add_argument("command", choices=["prepare", "run", "selftest"])
     ap.add_argument("--root", type=Path, default=Path(os.environ.get("MECHGRADE_AUTOGRADER_ROOT", "/autograder")))
     args = ap.parse_args(argv)
     if args.command == "prepare":
         prepare(args.root)
+    elif args.command == "selftest":
+        print(f"mechgrade: student code will run in sandbox: {selftest(args.root)}")
     else:
         run(args.root)
     sys.exit(0)
