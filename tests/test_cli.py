@@ -97,6 +97,19 @@ def test_usage_errors_are_one_sentence_with_exit_2(runner, args, needle, referen
     assert len(out.output.strip().splitlines()) == 1
 
 
+def test_check_never_runs_a_conftest_found_from_the_current_folder(runner, reference_ws, tmp_path, monkeypatch):
+    """The grading process runs pytest in-process: a conftest.py in the current folder (or one its
+    pytest configuration points at) must not run there."""
+    (tmp_path / "pyproject.toml").write_text('[tool.pytest.ini_options]\ntestpaths = ["t"]\n')
+    (tmp_path / "t").mkdir()
+    for conftest in (tmp_path / "conftest.py", tmp_path / "t" / "conftest.py"):
+        conftest.write_text("import pathlib; pathlib.Path(__file__).with_name('RAN').write_text('x')\n")
+    monkeypatch.chdir(tmp_path)
+    out = runner.invoke(cli, ["check", "lesson27", "--path", str(reference_ws), "-e", "sae"])
+    assert out.exit_code == 0, out.output
+    assert not (tmp_path / "RAN").exists() and not (tmp_path / "t" / "RAN").exists()
+
+
 def test_gpt2_offline_is_one_sentence(runner, reference_ws, monkeypatch, tmp_path):
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")

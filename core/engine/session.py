@@ -85,7 +85,10 @@ def check_workspace(lesson_id: str, path: Path, *, model: str | None = None, exe
     args = ["--pyargs", f"mechgrade.graders.{lesson_id}", "--mechgrade-lesson", lesson_id,
             "--mechgrade-path", str(path), "--mechgrade-model", model,
             "--mechgrade-mem-mb", str(mem_mb), "-p", "no:cacheprovider", "-p", "no:terminal",
-            "-o", "addopts=", "-o", "python_files=test_*.py", "-W", "ignore"]
+            "-o", "addopts=", "-o", "python_files=test_*.py", "-W", "ignore",
+            # Graders need no conftest.py; one that pytest finds from the current folder's
+            # configuration (its testpaths) would otherwise run in the grading process.
+            "--noconftest"]
     for e in exercises:
         args += ["--mechgrade-exercise", e]
     if hidden:
