@@ -17,7 +17,7 @@ from typing import Any
 
 import torch
 
-from mechgrade.engine.codec import encode, to_bytes
+from mechgrade.engine.codec import encode, from_bytes, to_bytes
 from mechgrade.engine.key import AnswerKey
 from mechgrade.spec import load_lesson
 
@@ -46,7 +46,7 @@ def write_shifted_key(cache_dir: Path, lesson_id: str = "lesson27", fraction: fl
     """The shifted copy of the embedded model's shipped key, in ``cache_dir``'s key cache."""
     lesson = load_lesson(lesson_id)
     key = AnswerKey(lesson, "embedded")
-    shipped = {number: key.entries[number] for number in key.entries}
+    shipped = from_bytes(key.shipped_path.read_bytes())  # the file itself: the key cache may already hold a shifted copy
     out = {}
     for exercise, function, case in lesson.iter_cases(hidden=True):
         entry = shipped.get(case.number)
