@@ -110,3 +110,24 @@ def test_case_inputs_needs_no_reference_and_refuses_hidden_cases():
     assert run.returncode == 0, run.stderr[-2000:]
     assert run.stdout.splitlines() == ["['cache', 'seq_len'] 20",
                                        "induction.induction_scores [hidden 1] is a hidden case: its inputs are not shown."]
+
+
+def test_workspace_readme_says_how_to_load_the_model_and_its_lines_run(tmp_path, reference_ws):
+    from mechgrade.spec import load_lesson
+    from mechgrade.workspace import render_instructions
+
+    readme = render_instructions(load_lesson("lesson27"))
+    block = readme.split("To experiment, load the model in Python")[1].split("\n\n")[1]
+    lines = [line[4:] for line in block.splitlines()]
+    assert lines[0] == "from mechgrade.models import load_model"
+    code = "\n".join(lines) + "\nprint(cache['pattern', 0].shape[0], cache.model.cfg.n_layers)"
+    run = subprocess.run([sys.executable, "-c", code], cwd=reference_ws, capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert run.stdout.split() == ["1", "2"]
+
+
+def test_induction_docstrings_say_where_n_layers_is():
+    from mechgrade.student_template.lesson27 import induction
+
+    for fn in (induction.induction_scores, induction.prev_token_scores):
+        assert "cache.model.cfg.n_layers" in fn.__doc__
