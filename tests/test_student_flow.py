@@ -131,3 +131,26 @@ def test_induction_docstrings_say_where_n_layers_is():
 
     for fn in (induction.induction_scores, induction.prev_token_scores):
         assert "cache.model.cfg.n_layers" in fn.__doc__
+
+
+def test_the_total_says_what_hidden_cases_are_still_worth(runner, reference_ws, lesson):
+    out = runner.invoke(cli, ["check", "lesson27", "--path", str(reference_ws)])
+    assert out.exit_code == 0, out.output
+    hidden = lesson.total_points - sum(c.points for _, _, c in lesson.iter_cases())
+    assert hidden == 23 and "Total: 77 / 77 points" in out.output
+    assert "Hidden cases worth 23 more points are graded by your instructor." in _one_line(out)
+    sae = runner.invoke(cli, ["check", "lesson27", "--path", str(reference_ws), "-e", "sae"])
+    assert "Hidden cases worth 3 more points are graded by your instructor." in _one_line(sae)
+    both = runner.invoke(cli, ["check", "lesson27", "--path", str(reference_ws), "-e", "sae", "--hidden"])
+    assert "Total: 13 / 13" in both.output and "Hidden cases worth" not in both.output
+
+
+def test_a_student_bundle_spec_keeps_the_hidden_points_but_not_the_cases(lesson):
+    from mechgrade.export.files import public_spec
+    from mechgrade.spec import Lesson, lesson_dir, tomllib
+
+    public = Lesson.model_validate(tomllib.loads(public_spec((lesson_dir("lesson27") / "lesson.toml").read_text(), lesson)))
+    assert not any(c.visibility == "hidden" for _, _, c in public.iter_cases(hidden=True))
+    everything = set(lesson.functions)
+    assert public.hidden_points_of(everything) == lesson.hidden_points_of(everything) == 23
+    assert public.hidden_points_of({"sae.sae_loss"}) == 1

@@ -154,9 +154,11 @@ def render(result: GradingResult, values: dict[str, CaseValues], *, view: ModelV
     lesson = load_lesson(result.lesson)
     env = Environment(loader=PackageLoader("mechgrade.render", "templates"), autoescape=select_autoescape(["j2", "html"]),
                       undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    from mechgrade.render.terminal import hidden_note
+
     return env.get_template("report.html.j2").render(
         result=result, lesson=lesson, exercises=build(result, values, view=view, lesson=lesson), view=view, note=note,
-        generated=time.strftime("%Y-%m-%d %H:%M"))
+        generated=time.strftime("%Y-%m-%d %H:%M"), hidden_note=hidden_note(result))
 
 
 def lesson_prompts(lesson: Lesson) -> list[str]:
