@@ -12,7 +12,8 @@ from mechgrade.cli.common import guard
 
 @click.command("check")
 @click.argument("lesson")
-@click.option("--path", "path", type=click.Path(path_type=Path), default=None, help="Workspace folder or .ipynb notebook (default ./LESSON).")
+@click.option("--path", "path", type=click.Path(path_type=Path), default=None,
+              help="Workspace folder or .ipynb notebook (default ./LESSON, else this folder or its one lesson notebook).")
 @click.option("--model", "model_spec", default=None, help="embedded (default), gpt2, or a local model directory.")
 @click.option("-e", "--exercise", "exercises", multiple=True, help="Check only this exercise (repeatable).")
 @click.option("--results", "results_path", type=click.Path(path_type=Path), default=None, help="Write Gradescope results.json here.")
@@ -33,7 +34,11 @@ def check(lesson: str, path: Path | None, model_spec: str | None, exercises: tup
 
     # The file is fixed now: grading redirects sys.stdout, and the progress bar must not go there.
     console = Console(file=sys.stderr if as_json else sys.stdout)
-    path = path or Path(lesson)
+    if path is None:
+        from mechgrade.spec import load_lesson
+        from mechgrade.workspace import find_workspace
+
+        path = find_workspace(load_lesson(lesson))
     recorder = ValueRecorder()  # public cases' values, for --report; hidden values are never shown
     grade = functools.partial(check_workspace, lesson, path, model=model_spec, exercises=exercises, hidden=hidden,
                               results_path=results_path, extra_plugins=(recorder,) if report_path else ())

@@ -13,3 +13,12 @@ def check(lesson: str, function, *helpers, model: str | None = None):
     from mechgrade.interactive import check as check_function
 
     return check_function(lesson, function, *helpers, model=model)
+
+
+def case_inputs(lesson: str, function: str, case: str = "public 1", *, model=None) -> dict:
+    """The exact keyword arguments of one public case, rebuilt here, so that you can rerun it:
+    ``induction_scores(**case_inputs("lesson27", "induction.induction_scores", "public 1"))``.
+    See ``mechgrade.reproduce`` (imported only now)."""
+    from mechgrade.reproduce import case_inputs as build
+
+    return build(lesson, function, case, model=model)

@@ -94,7 +94,7 @@ def check(lesson: str, function, *helpers, model: str | None = None) -> CheckRes
         source, not_sent = module_source(function, *helpers)
         with tempfile.TemporaryDirectory(prefix="mechgrade-check-") as tmp:
             (Path(tmp) / f"{exercise}.py").write_text(source, encoding="utf-8")
-            result = check_workspace(lesson, Path(tmp), model=model, exercises=(exercise,))
+            result = check_workspace(lesson, Path(tmp), model=model, exercises=(exercise,), from_cell=True)
     except CheckError:
         raise
     except MechgradeError as err:

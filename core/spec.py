@@ -65,6 +65,9 @@ class Lesson(_Strict):
     id: str
     title: str
     exercises: list[Exercise]
+    hidden_points: dict[str, float] = Field(default_factory=dict, description=(
+        "Set only in a student bundle's spec, which has no hidden cases: their points per "
+        "'exercise.function', so that `check` can say what the instructor still grades."))
 
     @model_validator(mode="after")
     def _number_cases(self) -> "Lesson":
@@ -78,6 +81,13 @@ class Lesson(_Strict):
                     numbered.append(case.model_copy(update={"number": f"{e_i}.{f_i}.{c_i}", "index": seen[case.visibility]}))
                 object.__setattr__(function, "cases", numbered)
         return self
+
+    def hidden_points_of(self, functions: set[str]) -> float:
+        """Points of the hidden cases of these 'exercise.function's (from the cases, or in a
+        student bundle from ``hidden_points``)."""
+        counted = {f"{e.id}.{f.name}": sum(c.points for c in f.cases if c.visibility == "hidden")
+                   for e in self.exercises for f in e.functions}
+        return sum(self.hidden_points.get(key, 0.0) + counted.get(key, 0.0) for key in functions)
 
     @property
     def total_points(self) -> float:

@@ -15,6 +15,67 @@ from mechgrade.errors import WorkspaceError
 from mechgrade.spec import Lesson, lesson_dir, require_reference
 
 
+def _is_lesson_notebook(path: Path, lesson_id: str) -> bool:
+    """A notebook written by ``mechgrade start LESSON --notebook`` (its check cells name the lesson)."""
+    if path.name == f"{lesson_id}.ipynb":
+        return True
+    try:
+        return f"check({lesson_id!r}" in path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return False
+
+
+def lesson_notebooks(folder: Path, lesson_id: str) -> list[Path]:
+    """The lesson's notebooks directly in ``folder``, by name."""
+    try:
+        candidates = sorted(p for p in Path(folder).glob("*.ipynb") if p.is_file())
+    except OSError:
+        return []
+    return [p for p in candidates if _is_lesson_notebook(p, lesson_id)]
+
+
+def is_lesson_folder(folder: Path, lesson: Lesson) -> bool:
+    """True for a folder workspace of ``lesson``: one of its modules is there, and its README is
+    the lesson's or most of its modules are there (a folder with a stray hooks.py is not one)."""
+    folder = Path(folder)
+    present = [e.id for e in lesson.exercises if (folder / f"{e.id}.py").is_file()]
+    if not present:
+        return False
+    readme = folder / "README.md"
+    try:
+        ours = readme.is_file() and f"({lesson.id})" in readme.read_text(encoding="utf-8", errors="replace")[:500]
+    except OSError:
+        ours = False
+    return ours or 2 * len(present) >= len(lesson.exercises)
+
+
+def find_workspace(lesson: Lesson, cwd: Path | None = None) -> Path:
+    """The workspace ``check`` grades when no --path is given: ./LESSON if it is there, else the
+    current folder if it is a workspace of the lesson, else the one lesson notebook in it.
+    Raises ``WorkspaceError`` saying what to pass instead."""
+    cwd = Path(cwd or ".")
+    default = cwd / lesson.id
+    if default.is_dir():
+        return Path(lesson.id) if cwd == Path(".") else default
+    if is_lesson_folder(cwd, lesson):
+        return cwd
+    notebooks = lesson_notebooks(cwd, lesson.id)
+    if len(notebooks) == 1:
+        return notebooks[0] if cwd != Path(".") else Path(notebooks[0].name)
+    raise missing_workspace(lesson.id, Path(lesson.id) if cwd == Path(".") else default)
+
+
+def missing_workspace(lesson_id: str, path: Path) -> WorkspaceError:
+    """The one sentence for a --path (or default) that is no workspace: pointing at a notebook
+    of the lesson when there is one beside it."""
+    notebooks = lesson_notebooks(Path(path).parent, lesson_id)
+    if notebooks:
+        names = " or ".join(f"`--path {nb.name if Path(path).parent == Path('.') else nb}`" for nb in notebooks[:3])
+        return WorkspaceError(f"No workspace at {path}; to grade your notebook, pass {names}.")
+    return WorkspaceError(f"No workspace at {path}: create one with `mechgrade start {lesson_id}`"
+                          f"{'' if Path(path) == Path(lesson_id) else f' {path}'}, or pass --path.")
+
+
 def module_sources(lesson: Lesson, *, solutions: bool = False) -> dict[str, str]:
     """{"hooks.py": source, ...} from the stubs (or, for instructors, the reference)."""
     if solutions:

@@ -30,6 +30,8 @@ def main(lesson: str) -> None:
     for ref in sorted((ROOT / "reference" / lesson).glob("*.py")):
         out = ROOT / "student_template" / lesson / ref.name
         out.parent.mkdir(parents=True, exist_ok=True)
+        if ref.name == "__init__.py" and out.exists():
+            continue  # the stubs' package docstring is their own
         out.write_text(ref.read_text() if ref.name == "__init__.py" else stub_source(ref.read_text()))
 
 

@@ -7,15 +7,37 @@ import shutil
 import tempfile
 from pathlib import Path
 
-# Keys computed by the tests go to a scratch cache, never the user's.
-os.environ["MECHGRADE_CACHE_DIR"] = tempfile.mkdtemp(prefix="mechgrade-test-cache-")
+# Keys computed by the tests go to a scratch cache, never the user's; one per test run, shared
+# with the pytest runs that tests start in subprocesses.
+if not os.environ.get("MECHGRADE_TEST_CACHE_DIR"):
+    os.environ["MECHGRADE_TEST_CACHE_DIR"] = tempfile.mkdtemp(prefix="mechgrade-test-cache-")
+    os.environ["MECHGRADE_CACHE_DIR"] = os.environ["MECHGRADE_TEST_CACHE_DIR"]
 
 import pytest
+
+# MECHGRADE_TEST_KEY_SHIFT=0.25 runs the whole session against the shipped key as another CPU
+# might have computed it (tests/keyshift.py): the suite must not depend on the CPU that made it.
+if os.environ.get("MECHGRADE_TEST_KEY_SHIFT"):
+    from keyshift import write_shifted_key
+
+    write_shifted_key(Path(os.environ["MECHGRADE_TEST_CACHE_DIR"]), fraction=float(os.environ["MECHGRADE_TEST_KEY_SHIFT"]))
 
 from mechgrade.spec import load_lesson
 from mechgrade.workspace import module_sources
 
 LESSON = "lesson27"
+
+
+@pytest.fixture(scope="module")
+def shifted_key(tmp_path_factory):
+    """For this module: a key cache holding the shipped key shifted within tolerance (tests/keyshift.py)."""
+    from keyshift import write_shifted_key
+
+    cache = tmp_path_factory.mktemp("shifted-key-cache")
+    path = write_shifted_key(cache)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MECHGRADE_CACHE_DIR", str(cache))
+        yield path
 
 
 @pytest.fixture(scope="session")

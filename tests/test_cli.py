@@ -97,6 +97,19 @@ def test_usage_errors_are_one_sentence_with_exit_2(runner, args, needle, referen
     assert len(out.output.strip().splitlines()) == 1
 
 
+def test_check_never_runs_a_conftest_found_from_the_current_folder(runner, reference_ws, tmp_path, monkeypatch):
+    """The grading process runs pytest in-process: a conftest.py in the current folder (or one its
+    pytest configuration points at) must not run there."""
+    (tmp_path / "pyproject.toml").write_text('[tool.pytest.ini_options]\ntestpaths = ["t"]\n')
+    (tmp_path / "t").mkdir()
+    for conftest in (tmp_path / "conftest.py", tmp_path / "t" / "conftest.py"):
+        conftest.write_text("import pathlib; pathlib.Path(__file__).with_name('RAN').write_text('x')\n")
+    monkeypatch.chdir(tmp_path)
+    out = runner.invoke(cli, ["check", "lesson27", "--path", str(reference_ws), "-e", "sae"])
+    assert out.exit_code == 0, out.output
+    assert not (tmp_path / "RAN").exists() and not (tmp_path / "t" / "RAN").exists()
+
+
 def test_gpt2_offline_is_one_sentence(runner, reference_ws, monkeypatch, tmp_path):
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
@@ -104,12 +117,33 @@ def test_gpt2_offline_is_one_sentence(runner, reference_ws, monkeypatch, tmp_pat
     assert out.exit_code == 2 and "--model embedded" in out.output and "Traceback" not in out.output
 
 
+def _readme_blocks(text: str) -> list[str]:
+    return [b.split("\n", 1)[1].strip() for b in text.split("```")[1::2] if b.startswith("bash")]
+
+
 def test_readme_test_command_is_what_ci_runs():
     from pathlib import Path
 
     root = Path(__file__).resolve().parents[1]
     ci = [line for line in (root / ".ci" / "run").read_text().splitlines() if line.startswith("python3 -m venv")]
-    assert len(ci) == 1 and ci[0] in (root / "README.md").read_text()
+    tests = [b for b in _readme_blocks((root / "README.md").read_text()) if b.endswith("pytest -q")]
+    assert len(ci) == 1 and tests == [ci[0]]
+
+
+def test_readme_installs_torch_as_the_autograder_setup_does():
+    """The CPU build: a wheel pip finds without an index (as on this machine), else PyTorch's CPU
+    index, never plain PyPI's CUDA build on Linux; the same version and index as setup.sh."""
+    from importlib.metadata import version
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    torch = version("torch").split("+")[0]
+    step = (f"{{ pip install -q --no-index --no-deps torch=={torch} 2>/dev/null && pip install -q torch=={torch}; }} "
+            f"|| pip install -q torch=={torch} --index-url https://download.pytorch.org/whl/cpu")
+    commands = [b for b in _readme_blocks((root / "README.md").read_text()) if b.startswith("python3 -m venv")]
+    assert len(commands) == 2 and all(f"&& ({step}) &&" in c for c in commands)
+    setup = (root / "core" / "export" / "templates" / "setup.sh.j2").read_text()
+    assert '--no-index --no-deps "torch=={{ torch }}"' in setup and "--index-url https://download.pytorch.org/whl/cpu" in setup
 
 
 def test_start_describes_a_model_that_is_not_downloaded_yet(runner, tmp_path, monkeypatch):

@@ -73,3 +73,14 @@ def test_structural_hints():
     assert "opposite sign" in structural_hint(-expected, expected, **kw)
     assert "times 3" in structural_hint(3 * expected, expected, **kw)
     assert structural_hint(expected + 1, expected, **kw) is None
+
+
+def test_a_constant_factor_is_recognised_against_a_key_from_another_cpu():
+    """The key may be off the true values by a fraction of the tolerance (another CPU rounds
+    differently); three times the true values is then up to three times that off three times the key."""
+    true = torch.tensor([[0.001, 0.06, 0.06], [0.95, 0.06, 0.06]], dtype=torch.float64)
+    atol, rtol = 1e-5, 1e-4
+    signs = torch.tensor([[1.0, -1.0, 1.0], [-1.0, 1.0, -1.0]], dtype=torch.float64)
+    key = (true + 0.5 * signs * (atol + rtol * true.abs())).float()
+    assert compare(true.float(), key, atol=atol, rtol=rtol).passed
+    assert "times 3" in structural_hint((3 * true).float(), key, atol=atol, rtol=rtol)

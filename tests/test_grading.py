@@ -32,6 +32,22 @@ def test_reference_scores_full_marks_on_public_and_hidden_cases(reference_result
     assert {c.visibility for c in result.cases} == {"public", "hidden"}
 
 
+def test_reference_passes_against_a_key_from_another_cpu(shifted_key, reference_ws, tmp_path):
+    """The shipped key was computed on another CPU: every value moved within a quarter of its
+    tolerance (tests/keyshift.py) still grades the reference 77/77, from check and from a plain
+    pytest run in a subprocess, which must read the same key cache (not a conftest's fresh one)."""
+    result = check_workspace("lesson27", reference_ws)
+    assert result.all_passed, [(c.name, c.feedback) for c in result.cases if not c.passed]
+    import subprocess
+    import sys
+
+    out = tmp_path / "results.json"
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--pyargs", "mechgrade.graders.lesson27",
+                           "--mechgrade-path", str(reference_ws), "--mechgrade-exercise", "probe", "--mechgrade-results", str(out)],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout[-2000:]
+
+
 def test_results_json_is_gradescope_format(reference_result):
     result, path = reference_result
     data = json.loads(path.read_text())

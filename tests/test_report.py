@@ -35,8 +35,9 @@ class _Reports(dict):
 
 
 @pytest.fixture(scope="module")
-def reports(tmp_path_factory, reference_ws, stub_ws) -> _Reports:
-    """'reference', 'stubs', and 'mutant' (the reference with one catalogued mistake)."""
+def reports(tmp_path_factory, reference_ws, stub_ws, shifted_key) -> _Reports:
+    """'reference', 'stubs', and 'mutant' (the reference with one catalogued mistake), graded
+    against the shipped key shifted within tolerance, as another CPU would have computed it."""
     mutant = next(m for m in load_catalogue("lesson27").mutants if m.name == MUTANT)
     return _Reports(tmp_path_factory, {
         "reference": lambda: reference_ws, "stubs": lambda: stub_ws,
@@ -78,6 +79,10 @@ def _check_page(page, report: Path) -> None:
         return [s.id, r.height > 50 && r.width > 300 && st.display !== 'none' && st.visibility === 'visible'];
     })""")
     assert visible == [[f"ex-{e}", True] for e in EXERCISES] + [["your-model", True]]
+    # A case within the grader's tolerance is never drawn as different (the key is from another CPU).
+    outlined = page.evaluate("""[...document.querySelectorAll('details.case')].filter(d => !d.classList.contains('failed')
+        && !d.classList.contains('error') && d.querySelector('figure.differs, td.bad, tr.bad')).map(d => d.dataset.case)""")
+    assert outlined == [], f"passing cases drawn as different: {outlined}"
     shot = Image.open(io.BytesIO(page.screenshot())).convert("RGB")
     colours = shot.getcolors(maxcolors=1 << 16)
     assert shot.size[1] > 2000 and (colours is None or len(colours) > 50), "the screenshot is blank"

@@ -153,3 +153,20 @@ def test_patching_map_comes_with_its_prompt_and_the_corrupted_position(model):
     chips = fig.panels[0].split("<span")[1:]
     assert len(chips) == 1 + 6 + 3  # BOS, the first copy, then m tokens of the second
     assert [i for i, c in enumerate(chips) if c.startswith(" class=bad")] == [4] and "pos 4 holds" in fig.caption
+
+
+def test_a_difference_within_the_grading_tolerance_is_not_drawn_as_one():
+    """The key was computed on another CPU: 5e-6 apart is a pass for train_linear_probe (atol 1e-4,
+    rtol 1e-3), and its pictures must say the same; twice the tolerance is a difference."""
+    expected = torch.tensor([[0.5, -0.25], [0.125, 1.0]])
+    tol = {"atol": 1e-4, "rtol": 1e-3}
+    (near,) = figures("induction_scores", expected, expected + 5e-6, ["layer", "head"], **tol)
+    assert not near.differs and len(near.panels) == 2
+    (far,) = figures("induction_scores", expected, expected + 2.2e-3, ["layer", "head"], **tol)
+    assert far.differs and "yours - expected" in far.panels[2]
+    probe = (torch.tensor([0.3, -0.2, 0.1]), torch.tensor([0.05]))
+    weights, bias = figures("train_linear_probe", probe, tuple(t + 5e-6 for t in probe), [["d_model"], []], **tol)
+    assert not weights.differs and not bias.differs and "yours - expected" not in weights.panels[0]
+    acts = {"hook_embed": torch.ones(1, 3, 4)}
+    (table,) = figures("get_activations", acts, {"hook_embed": torch.ones(1, 3, 4) + 5e-6}, None, atol=1e-5, rtol=1e-4)
+    assert not table.differs and 'class="bad"' not in table.panels[0]

@@ -22,6 +22,8 @@ from mechgrade.spec import Case, Exercise, Function, Lesson, load_lesson
 
 
 PRINTED_CHARS = 600
+# Failures where the case's inputs do not matter (nothing of the student's ran on them).
+NO_RERUN = {"not_implemented", "import_error", "missing_function", "builder"}
 
 
 class CaseFailed(AssertionError):
@@ -55,9 +57,10 @@ class Grader:
     """One per (lesson, workspace) in a pytest session: owns the worker and the answer key."""
 
     def __init__(self, lesson: Lesson, workspace: Path, model_spec: str, mem_mb: int = 2048, zygote=None,
-                 worker_user: str | None = None):
+                 worker_user: str | None = None, from_cell: bool = False):
         self.lesson, self.workspace, self.model_spec = lesson, Path(workspace), model_spec
         self.mem_mb, self.zygote, self.worker_user = mem_mb, zygote, worker_user
+        self.from_cell = from_cell  # graded from a notebook's check() cell: feedback points there
         self.hints = {m.name: m.hint for m in load_catalogue(lesson.id).mutants}
 
     @cached_property
@@ -73,11 +76,34 @@ class Grader:
         """The student-facing failure, rendered from the lesson's feedback template, with what
         the student's code printed during the call (print-debugging works; nothing is parsed)."""
         number = [e.id for e in self.lesson.exercises].index(exercise.id) + 1
-        printed = self.last.stdout.strip() if getattr(self, "last", None) is not None else ""
+        last = getattr(self, "last", None)
+        printed = last.stdout.strip() if last is not None else ""
+        inputs, rerun = None, None
+        if case.visibility == "public" and (last is None or last.failure not in NO_RERUN):
+            from mechgrade.reproduce import describe_params, snippet
+
+            inputs = describe_params(case.params)
+            rerun = snippet(self.lesson.id, exercise.id, function.name, case, model_spec=self.model_spec,
+                            notebook=self.from_cell or self.workspace.suffix == ".ipynb")
         text = self.feedback_template.render(message=message, lesson=self.lesson, exercise=exercise,
                                              exercise_number=number, function=function, case=case,
-                                             printed=printed[:PRINTED_CHARS] + ("..." if len(printed) > PRINTED_CHARS else ""))
+                                             printed=printed[:PRINTED_CHARS] + ("..." if len(printed) > PRINTED_CHARS else ""),
+                                             where=self.where(exercise), inputs=inputs, rerun=rerun)
         return CaseFailed(text.strip(), hint)
+
+    def where(self, exercise: Exercise) -> dict[str, str]:
+        """Where the student reads the instructions and how they recheck one exercise: a folder
+        workspace, a notebook graded with --path, or a notebook's check() cell."""
+        lesson, e = self.lesson.id, exercise.id
+        if self.from_cell:
+            return {"instructions": "this notebook", "recheck": "run the `check(...)` cell again to recheck"}
+        if self.workspace.suffix == ".ipynb":
+            return {"instructions": "this notebook",
+                    "recheck": f"`mechgrade check {lesson} --path {self.workspace.name} -e {e}`, or its `check(...)` cell, rechecks just this part"}
+        # A folder given as typed (relative) is named; an absolute one (a grading server's) is not.
+        named = not self.workspace.is_absolute() and self.workspace not in (Path(lesson), Path("."))
+        path = f" --path {self.workspace}" if named else ""
+        return {"instructions": "your workspace README", "recheck": f"`mechgrade check {lesson}{path} -e {e}` rechecks just this part"}
 
     @cached_property
     def key(self) -> AnswerKey:

@@ -16,7 +16,7 @@ import pytest
 
 from mechgrade.engine.plugin import RESULTS
 from mechgrade.engine.results import GradingResult
-from mechgrade.errors import MechgradeError, WorkspaceError
+from mechgrade.errors import MechgradeError
 from mechgrade.models.spec import resolve, spec_from_env
 from mechgrade.spec import load_lesson, require_reference
 
@@ -66,9 +66,10 @@ class _ZygoteProvider:
 def check_workspace(lesson_id: str, path: Path, *, model: str | None = None, exercises: tuple[str, ...] = (),
                     hidden: bool = False, results_path: Path | None = None, progress: Progress | None = None,
                     mem_mb: int = 2048, zygote=None, worker_user: str | None = None,
-                    extra_plugins: tuple = ()) -> GradingResult:
+                    extra_plugins: tuple = (), from_cell: bool = False) -> GradingResult:
     """``extra_plugins``: more pytest plugin objects for this run (e.g. ``values.ValueRecorder``);
-    ``worker_user``: run the student's code as this user (the Gradescope autograder, as root)."""
+    ``worker_user``: run the student's code as this user (the Gradescope autograder, as root);
+    ``from_cell``: graded from a notebook's ``check()`` cell, so feedback points to the notebook."""
     lesson = load_lesson(lesson_id)
     if hidden:
         require_reference(lesson_id, "--hidden")  # a student bundle has no hidden cases to run
@@ -80,7 +81,9 @@ def check_workspace(lesson_id: str, path: Path, *, model: str | None = None, exe
 
         read_cells(path)
     elif not path.is_dir():
-        raise WorkspaceError(f"No workspace at {path}: create one with `mechgrade start {lesson_id} {path}`, or pass --path.")
+        from mechgrade.workspace import missing_workspace
+
+        raise missing_workspace(lesson_id, path)
     model = spec_from_env(model)
     resolve(model)  # fail early, in one sentence, if the weights are not here
     graders = Path(importlib.import_module("mechgrade.graders").__file__).parent
@@ -90,13 +93,18 @@ def check_workspace(lesson_id: str, path: Path, *, model: str | None = None, exe
             "--pyargs", f"mechgrade.graders.{lesson_id}", "--mechgrade-lesson", lesson_id,
             "--mechgrade-path", str(path), "--mechgrade-model", model,
             "--mechgrade-mem-mb", str(mem_mb), "-p", "no:cacheprovider", "-p", "no:terminal",
-            "-o", "addopts=", "-o", "python_files=test_*.py", "-W", "ignore"]
+            "-o", "addopts=", "-o", "python_files=test_*.py", "-W", "ignore",
+            # Graders need no conftest.py; one that pytest finds from the current folder's
+            # configuration (its testpaths) would otherwise run in the grading process.
+            "--noconftest"]
     for e in exercises:
         args += ["--mechgrade-exercise", e]
     if hidden:
         args.append("--mechgrade-hidden")
     if worker_user:
         args += ["--mechgrade-worker-user", worker_user]
+    if from_cell:
+        args.append("--mechgrade-from-cell")
     if results_path:
         args += ["--mechgrade-results", str(results_path)]
     collector = _Collector(progress)

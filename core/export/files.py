@@ -114,8 +114,12 @@ def public_spec(text: str, lesson: Lesson) -> str:
     from mechgrade.spec import Lesson as LessonModel
 
     data = tomllib.loads(text)
+    data["hidden_points"] = {}  # what `check` says the instructor still grades
     for exercise in data["exercises"]:
         for function in exercise["functions"]:
+            hidden = sum(c["points"] for c in function["cases"] if c.get("visibility", "public") == "hidden")
+            if hidden:
+                data["hidden_points"][f"{exercise['id']}.{function['name']}"] = hidden
             function["cases"] = [c for c in function["cases"] if c.get("visibility", "public") == "public"]
     stripped = toml_dumps(data)
     numbers = {c.number for _, _, c in LessonModel.model_validate(tomllib.loads(stripped)).iter_cases(hidden=True)}

@@ -10,6 +10,10 @@ the reference's jaxtyping annotation), so that a new lesson gets pictures withou
 - integer tokens [batch, pos]: a table with the differing positions marked;
 - a dict of activations: a table of shapes and the largest difference per name.
 
+"Differs" (the red outline, the "yours - expected" panel) uses the function's grading tolerance
+(``atol``, ``rtol`` from the lesson spec), the same rule as the grader: the key was computed on
+another CPU, so a tighter test would mark passing outputs as different on some machines.
+
 A student's output that does not fit (wrong type or shape) is never drawn against the key;
 the figure says what it is instead. Nothing here may raise on student data.
 """
@@ -65,7 +69,13 @@ def _same(got: np.ndarray | None, expected: np.ndarray) -> bool:
     return got is not None and got.shape == expected.shape
 
 
-def matrix_figure(title: str, expected: np.ndarray, got: np.ndarray | None, dims: list[str] | None, caption: str = "") -> Figure:
+def within(got: np.ndarray, expected: np.ndarray, atol: float, rtol: float) -> bool:
+    """The grader's rule (``engine.compare``): |got - expected| <= atol + rtol * |expected| everywhere."""
+    return bool(np.allclose(got, expected, atol=atol, rtol=rtol, equal_nan=True))
+
+
+def matrix_figure(title: str, expected: np.ndarray, got: np.ndarray | None, dims: list[str] | None, caption: str = "",
+                  *, atol: float = 0.0, rtol: float = 0.0) -> Figure:
     rows_dim, cols_dim = dims if dims and len(dims) == 2 else (None, None)
     rows, cols = _labels(rows_dim, expected.shape[0]), _labels(cols_dim, expected.shape[1])
     both = np.concatenate([expected.ravel(), got.ravel()]) if _same(got, expected) else expected.ravel()
@@ -78,18 +88,19 @@ def matrix_figure(title: str, expected: np.ndarray, got: np.ndarray | None, dims
     if _same(got, expected):
         fig.panels.append(heatmap(got, rows=rows, cols=cols, title="yours", diverging=diverging, vmin=lo, vmax=hi, **axes))
         diff = got - expected
-        if not np.allclose(got, expected, atol=1e-6, equal_nan=True):
+        if not within(got, expected, atol, rtol):
             fig.panels.append(heatmap(diff, rows=rows, cols=cols, title="yours - expected", diverging=True, **axes))
             fig.differs = True
     return fig
 
 
-def bar_figure(title: str, labels: list[str], expected: np.ndarray, got: np.ndarray | None, caption: str = "") -> Figure:
+def bar_figure(title: str, labels: list[str], expected: np.ndarray, got: np.ndarray | None, caption: str = "",
+               *, atol: float = 0.0, rtol: float = 0.0) -> Figure:
     series = {"expected": list(expected.ravel())}
     fig = Figure(title, caption=caption)
     if _same(got, expected):
         series["yours"] = list(got.ravel())
-        if not np.allclose(got, expected, atol=1e-6, equal_nan=True):
+        if not within(got, expected, atol, rtol):
             series["yours - expected"] = list((got - expected).ravel())
             fig.differs = True
     fig.panels.append(bars(labels, series))
@@ -114,14 +125,14 @@ def token_table(title: str, expected: torch.Tensor, got: Any) -> Figure:
     return Figure(title, [Markup(f'<table class="tokens">{"".join(cells)}</table>{note}')], differs=differs)
 
 
-def dict_table(title: str, expected: dict, got: Any) -> Figure:
+def dict_table(title: str, expected: dict, got: Any, *, atol: float = 0.0, rtol: float = 0.0) -> Figure:
     rows, differs = [], False
     for name, e in expected.items():
         g = got.get(name) if isinstance(got, dict) else None
         ea, ga = _array(e), _array(g)
         if _same(ga, ea):
             err = float(np.nanmax(np.abs(ga - ea))) if ea.size else 0.0
-            ok = err <= 1e-4
+            ok = within(ga, ea, atol, rtol)
             status = f"{err:.3g}"
         else:
             ok, status = False, "missing" if g is None else f"yours is {describe(g)}"
@@ -132,36 +143,39 @@ def dict_table(title: str, expected: dict, got: Any) -> Figure:
     return Figure(title, [Markup(f'<table class="acts">{head}{"".join(rows)}</table>')], differs=differs)
 
 
-def figures(function: str, expected: Any, got: Any, dims: Any, labels: list[str] | None = None) -> list[Figure]:
+def figures(function: str, expected: Any, got: Any, dims: Any, labels: list[str] | None = None,
+            *, atol: float = 0.0, rtol: float = 0.0) -> list[Figure]:
     """The pictures of one case (the function's caption is shown once, above its cases).
     ``dims``: the reference's output dimension names (a list, or a list of lists for a tuple
-    output); ``labels``: names for a tuple output's items."""
+    output); ``labels``: names for a tuple output's items; ``atol``, ``rtol``: the function's
+    grading tolerance (what counts as "differs")."""
     try:
-        return _figures(function, expected, got, dims, labels)
+        return _figures(function, expected, got, dims, labels, (atol, rtol))
     except Exception as err:  # a picture is a courtesy: it must never cost the report
         return [Figure(function, [Markup(f'<p class="note">No picture for this output ({escape(type(err).__name__)}).</p>')])]
 
 
-def _figures(title: str, expected: Any, got: Any, dims: Any, labels: list[str] | None) -> list[Figure]:
+def _figures(title: str, expected: Any, got: Any, dims: Any, labels: list[str] | None, tol: tuple[float, float]) -> list[Figure]:
+    atol, rtol = tol
     if isinstance(expected, dict):
-        return [dict_table(title, expected, got)]
+        return [dict_table(title, expected, got, atol=atol, rtol=rtol)]
     if isinstance(expected, tuple):
         ea = [_array(e) for e in expected]
         ga = [_array(g) for g in got] if isinstance(got, (tuple, list)) and len(got) == len(expected) else [None] * len(expected)
         if all(a is not None and a.ndim == 0 for a in ea):  # e.g. SAE (total, reconstruction, sparsity)
             names = labels or [f"output[{i}]" for i in range(len(ea))]
             g = np.stack(ga) if all(_same(a, b) for a, b in zip(ga, ea)) else None
-            return [bar_figure(title, names, np.stack(ea), g)]
+            return [bar_figure(title, names, np.stack(ea), g, atol=atol, rtol=rtol)]
         if len(expected) == 2 and isinstance(expected[1], list) and all(isinstance(s, str) for s in expected[1]):
             # (attributions [component, batch], labels): one bar per component, batch mean
             e, g = ea[0], ga[0]
-            return [bar_figure(title, list(expected[1]), e.mean(axis=-1), g.mean(axis=-1) if _same(g, e) else None)]
+            return [bar_figure(title, list(expected[1]), e.mean(axis=-1), g.mean(axis=-1) if _same(g, e) else None, atol=atol, rtol=rtol)]
         sub_dims = dims if isinstance(dims, list) and len(dims) == len(expected) else [None] * len(expected)
         names = labels or [f"output[{i}]" for i in range(len(expected))]
         out = []
         for i, e in enumerate(expected):
             g = got[i] if isinstance(got, (tuple, list)) and len(got) == len(expected) else None
-            out += _figures(f"{title}: {names[i]}", e, g, sub_dims[i], None)
+            out += _figures(f"{title}: {names[i]}", e, g, sub_dims[i], None, tol)
         return out
     if isinstance(expected, torch.Tensor) and not expected.is_floating_point() and expected.ndim == 2:
         return [token_table(title, expected, got)]
@@ -172,16 +186,16 @@ def _figures(title: str, expected: Any, got: Any, dims: Any, labels: list[str] |
     dims = dims if isinstance(dims, list) and dims and isinstance(dims[0], str) else None
     fig: Figure
     if e.ndim == 0:
-        fig = bar_figure(title, [title.split(": ")[-1]], e.reshape(1), g.reshape(1) if g is not None else None)
+        fig = bar_figure(title, [title.split(": ")[-1]], e.reshape(1), g.reshape(1) if g is not None else None, atol=atol, rtol=rtol)
     elif e.ndim == 1 and e.shape[0] <= BAR_LIMIT:
-        fig = bar_figure(title, _labels(dims[0] if dims else None, e.shape[0]), e, g)
+        fig = bar_figure(title, _labels(dims[0] if dims else None, e.shape[0]), e, g, atol=atol, rtol=rtol)
     elif e.ndim == 1:
-        fig = matrix_figure(title, e[None], g[None] if g is not None else None, ["", dims[0] if dims else ""])
+        fig = matrix_figure(title, e[None], g[None] if g is not None else None, ["", dims[0] if dims else ""], atol=atol, rtol=rtol)
     elif e.ndim == 3 and dims and dims[-1] == "batch":  # per-head values per prompt: bars of the batch mean
         names = [f"{a}{b}" for a in _labels(dims[0], e.shape[0]) for b in _labels(dims[1], e.shape[1])]
-        fig = bar_figure(title, names, e.mean(-1).ravel(), g.mean(-1).ravel() if g is not None else None)
+        fig = bar_figure(title, names, e.mean(-1).ravel(), g.mean(-1).ravel() if g is not None else None, atol=atol, rtol=rtol)
     elif e.ndim == 2:
-        fig = matrix_figure(title, e, g, dims)
+        fig = matrix_figure(title, e, g, dims, atol=atol, rtol=rtol)
     else:
         return []
     if g is None:

@@ -35,7 +35,23 @@ def render(result: GradingResult, console: Console) -> None:
     by_ex = ", ".join(f"{e.exercise} {e.score:g}/{e.max_score:g}" for e in result.exercises())
     style = "bold green" if result.all_passed else "bold"
     console.print(Text(f"Total: {result.score:g} / {result.max_score:g} points ({by_ex}) in {result.execution_time:.1f} s", style=style))
+    note = hidden_note(result)
+    if note:
+        console.print(Text(note))
     for notice in result.notices:
         console.print(Text(f"Note: {notice}", style="yellow"))
     if result.sandbox:
         console.print(Text(f"Your code ran in a sandbox: {result.sandbox}.", style="dim"))
+
+
+def hidden_note(result: GradingResult) -> str:
+    """'Hidden cases worth 23 more points are graded by your instructor.', where this run had none."""
+    from mechgrade.spec import load_lesson
+
+    if any(c.visibility == "hidden" for c in result.cases):
+        return ""
+    try:
+        points = load_lesson(result.lesson).hidden_points_of({f"{c.exercise}.{c.function}" for c in result.cases})
+    except Exception:  # a note is a courtesy: never worth the grade's display
+        return ""
+    return f"Hidden cases worth {points:g} more points are graded by your instructor." if points else ""

@@ -25,7 +25,8 @@ def induction_scores(cache, seq_len: int) -> Float[Tensor, "layer head"]:
     the batch.
 
     `cache` comes from `model.run_with_cache` on `generate_repeated_tokens(model, seq_len, ...)`;
-    `cache["pattern", layer]` has shape [batch, head_index, query_pos, key_pos].
+    `cache["pattern", layer]` has shape [batch, head_index, query_pos, key_pos]. The cache knows
+    its model: `cache.model.cfg.n_layers` layers of `cache.model.cfg.n_heads` heads each.
     """
     n_layers = cache.model.cfg.n_layers
     q = torch.arange(seq_len + 1, 2 * seq_len + 1)
@@ -35,7 +36,11 @@ def induction_scores(cache, seq_len: int) -> Float[Tensor, "layer head"]:
 
 def prev_token_scores(cache) -> Float[Tensor, "layer head"]:
     """For every head, the attention from each query position q >= 1 to key position q - 1,
-    averaged over those queries and the batch."""
+    averaged over those queries and the batch.
+
+    `cache["pattern", layer]` has shape [batch, head_index, query_pos, key_pos]; there are
+    `cache.model.cfg.n_layers` layers.
+    """
     n_layers = cache.model.cfg.n_layers
     scores = []
     for layer in range(n_layers):

@@ -1,0 +1,156 @@
+"""A student's first hour: `check` from inside the workspace, feedback that points to where the
+student works (folder README, notebook, check() cell), and failing public cases they can rerun."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from mechgrade.cli.main import cli
+from mechgrade.engine.mutants import Mutant, write_mutant_workspace
+from mechgrade.engine.session import check_workspace
+from mechgrade.workspace import create_notebook
+
+# logit_diff doubled: a value mismatch on every case of patching.logit_diff
+DOUBLED = Mutant(name="adhoc", module="patching", functions=["logit_diff"], old="return last.gather",
+                 new="return 2 * last.gather", hint="")
+
+
+@pytest.fixture
+def runner():
+    return CliRunner()
+
+
+def _one_line(run) -> str:
+    return " ".join(run.output.split())  # rich wraps long lines at the terminal width
+
+
+def test_check_inside_the_workspace_grades_it(runner, tmp_path, monkeypatch):
+    ws = tmp_path / "lesson27"
+    assert runner.invoke(cli, ["start", "lesson27", str(ws)]).exit_code == 0
+    monkeypatch.chdir(ws)
+    out = runner.invoke(cli, ["check", "lesson27", "-e", "sae"])
+    assert out.exit_code == 1, out.output  # the stubs: graded, not "no workspace"
+    assert "Total: 0 / 10" in out.output and "No workspace" not in out.output and "lesson27/lesson27" not in out.output
+
+
+def test_check_in_a_folder_with_one_lesson_notebook_grades_it(runner, lesson, tmp_path, monkeypatch):
+    create_notebook(lesson, tmp_path / "my-work.ipynb", solutions=True)
+    monkeypatch.chdir(tmp_path)
+    out = runner.invoke(cli, ["check", "lesson27", "-e", "sae"])
+    assert out.exit_code == 0, out.output
+    assert "Total: 10 / 10" in out.output
+
+
+def test_no_workspace_points_to_the_notebook(runner, lesson, tmp_path, monkeypatch):
+    for name in ("lesson27.ipynb", "copy.ipynb"):  # two notebooks: check cannot choose
+        create_notebook(lesson, tmp_path / name)
+    monkeypatch.chdir(tmp_path)
+    out = runner.invoke(cli, ["check", "lesson27"])
+    assert out.exit_code == 2
+    assert _one_line(out) == "Error: No workspace at lesson27; to grade your notebook, pass `--path copy.ipynb` or `--path lesson27.ipynb`."
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    monkeypatch.chdir(empty)
+    out = runner.invoke(cli, ["check", "lesson27"])
+    assert _one_line(out) == "Error: No workspace at lesson27: create one with `mechgrade start lesson27`, or pass --path."
+
+
+def test_notebook_feedback_points_to_the_notebook(lesson, tmp_path):
+    nb = create_notebook(lesson, tmp_path / "lesson27.ipynb")
+    result = check_workspace("lesson27", nb, exercises=("sae",))
+    feedback = result.cases[0].feedback
+    assert 'section 6, "Sparse autoencoders", of this notebook' in feedback
+    assert "`mechgrade check lesson27 --path lesson27.ipynb -e sae`, or its `check(...)` cell, rechecks just this part" in feedback
+    assert "workspace README" not in feedback
+
+
+def test_check_cell_feedback_points_to_the_cell():
+    from mechgrade import check
+
+    def sae_encode(x, W_enc, b_enc, b_dec):
+        return x
+
+    result = check("lesson27", sae_encode)
+    feedback = result.result.cases[0].feedback
+    assert "of this notebook; run the `check(...)` cell again to recheck" in feedback and "workspace README" not in feedback
+    # In a notebook the function is already defined: the rerun snippet only imports case_inputs.
+    assert 'from mechgrade import case_inputs\n  sae_encode(**case_inputs("lesson27", "sae.sae_encode", "public 1"))' in feedback
+
+
+def test_a_failing_public_case_shows_its_inputs_and_how_to_rerun_it(tmp_path):
+    ws = write_mutant_workspace("lesson27", DOUBLED, tmp_path / "ws")
+    result = check_workspace("lesson27", ws, exercises=("patching",), hidden=True)
+    first, hidden = (next(c for c in result.cases if c.function == "logit_diff" and c.case == label) for label in ("public 2", "hidden 1"))
+    assert "This case's inputs: seq_len=8, m=5, batch=3, seed=1, corrupted=True. To rerun it yourself:" in first.feedback
+    lines = first.feedback.split("To rerun it yourself:\n")[1].splitlines()[:2]
+    assert lines == ['  from mechgrade import case_inputs; from patching import logit_diff',
+                     '  logit_diff(**case_inputs("lesson27", "patching.logit_diff", "public 2"))']
+    assert "inputs" not in hidden.feedback and "case_inputs" not in hidden.feedback  # hidden cases stay opaque
+    # The two lines run as printed, in the workspace folder, and give the value the grader saw (twice the key's).
+    code = "\n".join(line.strip() for line in lines[:1]) + f"\nout = {lines[1].strip()}\nprint(out.shape, out.dtype)"
+    run = subprocess.run([sys.executable, "-c", code], cwd=ws, capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert run.stdout.strip() == "torch.Size([3]) torch.float32"
+
+
+def test_case_inputs_needs_no_reference_and_refuses_hidden_cases():
+    """A student bundle has no mechgrade.reference: case_inputs works without it."""
+    code = ("import sys; sys.modules['mechgrade.reference'] = None\n"
+            "from mechgrade import case_inputs\n"
+            "args = case_inputs('lesson27', 'induction_scores', 'public 2')\n"
+            "print(sorted(args), args['seq_len'])\n"
+            "try:\n    case_inputs('lesson27', 'induction.induction_scores', 'hidden 1')\n"
+            "except Exception as err:\n    print(err)\n")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert run.stdout.splitlines() == ["['cache', 'seq_len'] 20",
+                                       "induction.induction_scores [hidden 1] is a hidden case: its inputs are not shown."]
+
+
+def test_workspace_readme_says_how_to_load_the_model_and_its_lines_run(tmp_path, reference_ws):
+    from mechgrade.spec import load_lesson
+    from mechgrade.workspace import render_instructions
+
+    readme = render_instructions(load_lesson("lesson27"))
+    block = readme.split("To experiment, load the model in Python")[1].split("\n\n")[1]
+    lines = [line[4:] for line in block.splitlines()]
+    assert lines[0] == "from mechgrade.models import load_model"
+    code = "\n".join(lines) + "\nprint(cache['pattern', 0].shape[0], cache.model.cfg.n_layers)"
+    run = subprocess.run([sys.executable, "-c", code], cwd=reference_ws, capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert run.stdout.split() == ["1", "2"]
+
+
+def test_induction_docstrings_say_where_n_layers_is():
+    from mechgrade.student_template.lesson27 import induction
+
+    for fn in (induction.induction_scores, induction.prev_token_scores):
+        assert "cache.model.cfg.n_layers" in fn.__doc__
+
+
+def test_the_total_says_what_hidden_cases_are_still_worth(runner, reference_ws, lesson):
+    out = runner.invoke(cli, ["check", "lesson27", "--path", str(reference_ws)])
+    assert out.exit_code == 0, out.output
+    hidden = lesson.total_points - sum(c.points for _, _, c in lesson.iter_cases())
+    assert hidden == 23 and "Total: 77 / 77 points" in out.output
+    assert "Hidden cases worth 23 more points are graded by your instructor." in _one_line(out)
+    sae = runner.invoke(cli, ["check", "lesson27", "--path", str(reference_ws), "-e", "sae"])
+    assert "Hidden cases worth 3 more points are graded by your instructor." in _one_line(sae)
+    both = runner.invoke(cli, ["check", "lesson27", "--path", str(reference_ws), "-e", "sae", "--hidden"])
+    assert "Total: 13 / 13" in both.output and "Hidden cases worth" not in both.output
+
+
+def test_a_student_bundle_spec_keeps_the_hidden_points_but_not_the_cases(lesson):
+    from mechgrade.export.files import public_spec
+    from mechgrade.spec import Lesson, lesson_dir, tomllib
+
+    public = Lesson.model_validate(tomllib.loads(public_spec((lesson_dir("lesson27") / "lesson.toml").read_text(), lesson)))
+    assert not any(c.visibility == "hidden" for _, _, c in public.iter_cases(hidden=True))
+    everything = set(lesson.functions)
+    assert public.hidden_points_of(everything) == lesson.hidden_points_of(everything) == 23
+    assert public.hidden_points_of({"sae.sae_loss"}) == 1
