@@ -5,7 +5,6 @@ cache) is simply absent."""
 from __future__ import annotations
 
 import functools
-import importlib.util
 import json
 import os
 import subprocess
@@ -20,27 +19,39 @@ WORKER_PACKAGES = ("mechgrade", "mechgrade.exercises", "mechgrade.student_templa
 SECRET_PACKAGES = ("mechgrade.reference", "mechgrade.graders")
 
 
+PROBE = r"""
+import importlib.util, json, sys
+def where(name):
+    try:
+        spec = importlib.util.find_spec(name)
+    except Exception:
+        return []
+    return list(spec.submodule_search_locations or []) if spec else []
+print(json.dumps({"path": sys.path, "packages": {n: where(n) for n in sys.argv[1:]}}))
+"""
+
+
 @functools.lru_cache(maxsize=1)
-def python_paths() -> tuple[str, ...]:
-    """The installation the worker's ``python -I`` imports from (prefix, base prefix, and each
-    folder on its path, such as a base environment a ``.pth`` file adds)."""
-    out = subprocess.run([sys.executable, "-I", "-c", "import sys, json; print(json.dumps(sys.path))"],
+def _worker_python() -> dict:
+    """What the worker's ``python -I`` imports from: its path, and where it finds mechgrade's
+    packages. Asked of that interpreter itself: the trusted process may import another copy
+    (the autograder's trusted package), which the sandbox must not show."""
+    out = subprocess.run([sys.executable, "-I", "-c", PROBE, *WORKER_PACKAGES, *SECRET_PACKAGES],
                          capture_output=True, text=True, check=True)
+    return json.loads(out.stdout)
+
+
+def python_paths() -> tuple[str, ...]:
+    """The installation the worker imports from (prefix, base prefix, and each folder on its
+    path, such as a base environment a ``.pth`` file adds)."""
     paths = {sys.prefix, sys.base_prefix, sys.exec_prefix, os.path.dirname(os.path.realpath(sys.executable))}
-    paths.update(p for p in json.loads(out.stdout) if p)
+    paths.update(p for p in _worker_python()["path"] if p)
     return tuple(sorted(p for p in paths if os.path.isdir(p)))
 
 
 def _locations(packages) -> list[str]:
-    found = []
-    for name in packages:
-        try:
-            spec = importlib.util.find_spec(name)
-        except ModuleNotFoundError:
-            spec = None
-        if spec is not None and spec.submodule_search_locations:
-            found += [os.path.realpath(p) for p in spec.submodule_search_locations]
-    return found
+    found = _worker_python()["packages"]
+    return [os.path.realpath(p) for name in packages for p in found.get(name, [])]
 
 
 def secret_paths() -> list[str]:
@@ -89,11 +100,12 @@ def bwrap_args(*, scratch: Path, readable: tuple[Path, ...] = (), root: bool = F
 def _parents(targets: list[str]) -> list[str]:
     """The folders above ``targets`` that the sandbox's root must provide (not those inside
     another target or a system folder, which come with their mount)."""
-    covered = [*targets, *SYSTEM, *MERGED, "/tmp", "/var/tmp", "/proc", "/dev"]
+    covered = [*targets, *SYSTEM, *MERGED]
+    mounts = {"/", "/tmp", "/var/tmp", "/proc", "/dev"}  # the sandbox's own: their subfolders still need making
     out = set()
     for target in targets:
         for parent in Path(target).parents:
             p = str(parent)
-            if p != "/" and not any(p == c or p.startswith(c.rstrip("/") + "/") for c in covered):
+            if p not in mounts and not any(p == c or p.startswith(c.rstrip("/") + "/") for c in covered):
                 out.add(p)
     return sorted(out, key=lambda p: (p.count("/"), p))
