@@ -21,18 +21,26 @@ def export() -> None:
 @click.option("--hidden-visibility", type=click.Choice(["after_published", "after_due_date", "hidden", "visible"]),
               default="after_published", show_default=True, help="When students see the hidden cases' results.")
 @click.option("--mem-mb", type=click.IntRange(64), default=None,
-              help="Memory the student's code may allocate (default: 512 for embedded, 2048 otherwise).")
+              help="Memory the student's code may allocate, at most (default: 256 for embedded, 2048 otherwise).")
+@click.option("--time-limit-min", type=click.FloatRange(2, 240), default=10, show_default=True,
+              help="The assignment's autograder timeout in minutes; keep the two equal.")
 @guard
-def gradescope(lesson: str, out: Path, model_spec: str, hidden_visibility: str, mem_mb: int | None) -> None:
+def gradescope(lesson: str, out: Path, model_spec: str, hidden_visibility: str, mem_mb: int | None, time_limit_min: float) -> None:
     """Write a Gradescope autograder zip for LESSON (upload it as the assignment's autograder)."""
+    from mechgrade.export.container import ContainerLimits, measured, student_allowance
     from mechgrade.export.gradescope import export_gradescope
 
     _check_output(out)
-    done = export_gradescope(lesson, out, model=model_spec, hidden_visibility=hidden_visibility, mem_mb=mem_mb)
+    done = export_gradescope(lesson, out, model=model_spec, hidden_visibility=hidden_visibility, mem_mb=mem_mb,
+                             time_limit_min=time_limit_min)
     size = done.path.stat().st_size / 1e6
     key = f"answer key for {done.key_cases} cases included" if done.key_cases else "answer key computed by setup.sh at image build"
     click.echo(f"Wrote {done.path} ({size:.1f} MB): model '{done.model}', {key}, "
-               f"student code limited to {done.mem_mb} MB, whole run at most {done.deadline_s} s.")
+               f"student code limited to {done.mem_mb} MB (less if the container is smaller).")
+    room = student_allowance(done.model, done.mem_mb, ContainerLimits(memory_mb=done.container_mb))
+    click.echo(f"Set the assignment's autograder to: memory {done.container_mb} MB or more (student code then gets {room} MB), "
+               f"{measured(done.model)}; "
+               f"timeout {time_limit_min:g} min (grading stops at {done.grading_s} s, then results.json is written).")
     click.echo("Upload it under Configure Autograder > Zip file; students submit their .py files (loose or in a folder) or one .ipynb notebook.")
 
 

@@ -17,9 +17,11 @@ from mechgrade.cli.common import guard
 @click.option("--resume", is_flag=True, help="Skip students whose results.json already exists.")
 @click.option("--model", "model_spec", default=None, help="embedded (default), gpt2, or a local model directory.")
 @click.option("--no-sandbox", is_flag=True, help="Grade even where no sandbox can be built: student code then runs as you.")
+@click.option("--student-limit", "student_limit_s", type=click.FloatRange(min=10), default=600.0, show_default=True,
+              help="Seconds one submission may take; cases not run by then are reported as not run.")
 @guard
 def grade(lesson: str, submissions: Path, gradebook: Path, results_dir: Path | None, jobs: int | None,
-          hidden: bool, resume: bool, model_spec: str | None, no_sandbox: bool) -> None:
+          hidden: bool, resume: bool, model_spec: str | None, no_sandbox: bool, student_limit_s: float) -> None:
     """Grade a class: SUBMISSIONS holds one subfolder or .zip per student (Gradescope's export works)."""
     from rich.console import Console
 
@@ -29,7 +31,7 @@ def grade(lesson: str, submissions: Path, gradebook: Path, results_dir: Path | N
     results_dir = results_dir or gradebook.with_suffix("").with_name(gradebook.stem + "_results")
     with console.status("grading") as status:
         report = grade_class(lesson, submissions, gradebook=gradebook, results_dir=results_dir, model=model_spec,
-                             hidden=hidden, jobs=jobs, resume=resume, no_sandbox=no_sandbox,
+                             hidden=hidden, jobs=jobs, resume=resume, no_sandbox=no_sandbox, student_limit_s=student_limit_s,
                              progress=lambda who, n, total: status.update(f"graded {who} ({n}/{total})"))
     for line in report.summary_lines():
         click.echo(line)

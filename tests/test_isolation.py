@@ -88,13 +88,15 @@ def test_cheating_or_broken_submission_scores_zero_with_reason(name, lesson, mak
     assert needle in err.feedback, err.feedback
 
 
-def test_endless_loop_times_out_and_the_worker_restarts(make_ws):
+def test_endless_loop_times_out_and_the_worker_goes_on(make_ws):
+    """The worker interrupts the loop itself: no re-boot (code that defeats the interrupt is
+    killed and the worker restarted: tests/test_budget.py)."""
     ws = make_ws({"sae.py": sae_module("while True: pass")})
     with StudentWorker(ws, lesson="lesson27", model_spec="embedded") as worker:
         out = worker.call("sae", "sae_encode", "sae_encode_inputs", {"batch": 2, "d_model": 4, "d_sae": 8, "seed": 0}, timeout_s=2)
         assert out.failure == "timeout" and "did not return within 2 s" in out.message
         again = worker.call("sae", "sae_decode", "sae_decode_inputs", {"batch": 2, "d_model": 4, "d_sae": 8, "seed": 0}, timeout_s=30)
-        assert again.ok and worker.restarts == 1
+        assert again.ok and worker.restarts == 0
 
 
 def test_memory_blowup_is_stopped(make_ws):

@@ -110,8 +110,8 @@ class Zygote:
             except (ProcessLookupError, PermissionError):
                 pass
 
-    def worker(self, workspace: Path) -> "ForkedWorker":
-        return ForkedWorker(workspace, zygote=self)
+    def worker(self, workspace: Path, deadline: float | None = None) -> "ForkedWorker":
+        return ForkedWorker(workspace, zygote=self, deadline=deadline)
 
     def close(self) -> None:
         if self.proc is not None:
@@ -138,10 +138,11 @@ class ForkedProcess:
 
 
 class ForkedWorker(StudentWorker):
-    def __init__(self, workspace: Path, *, zygote: Zygote):
+    def __init__(self, workspace: Path, *, zygote: Zygote, deadline: float | None = None):
         # As root, each submission's worker gets a uid of its own.
         own = zygote.sandbox if zygote.sandbox.uid is None else dataclasses.replace(zygote.sandbox, uid=(u := free_uid()), gid=u)
-        super().__init__(workspace, lesson=zygote.lesson, model_spec=zygote.model_spec, mem_mb=zygote.mem_mb, sandbox=own)
+        super().__init__(workspace, lesson=zygote.lesson, model_spec=zygote.model_spec, mem_mb=zygote.mem_mb, sandbox=own,
+                         deadline=deadline)
         self.zygote = zygote
 
     def _new_scratch(self) -> Path:

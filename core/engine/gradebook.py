@@ -16,6 +16,7 @@ import json
 import multiprocessing
 import statistics
 import tempfile
+import time
 import zipfile
 from collections import Counter
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -140,6 +141,7 @@ def unzip_capped(source: Path, dest: Path) -> None:
 
 
 # -- grading processes ------------------------------------------------------------------------
+STUDENT_LIMIT_S = 600.0  # one submission's wall clock in `grade`: its worst case is a few time limits, not this
 _ZYGOTE = None
 
 
@@ -150,7 +152,8 @@ def _init_process(lesson_id: str, model: str, mem_mb: int, sandbox: Sandbox) -> 
     _ZYGOTE = Zygote(lesson=lesson_id, model_spec=model, mem_mb=mem_mb, sandbox=sandbox)
 
 
-def _grade_one(lesson_id: str, student: str, source: Path, results_dir: Path, model: str, hidden: bool) -> StudentRow:
+def _grade_one(lesson_id: str, student: str, source: Path, results_dir: Path, model: str, hidden: bool,
+               limit_s: float) -> StudentRow:
     from mechgrade.engine.session import check_workspace
 
     lesson = load_lesson(lesson_id)
@@ -160,7 +163,7 @@ def _grade_one(lesson_id: str, student: str, source: Path, results_dir: Path, mo
     try:
         ws = _materialize(source, tmp, lesson)
         result = check_workspace(lesson_id, ws, model=model, hidden=hidden, zygote=_ZYGOTE,
-                                 results_path=results_dir / f"{student}.json")
+                                 results_path=results_dir / f"{student}.json", deadline=time.time() + limit_s)
     except Exception as err:  # whatever went wrong with this submission is this submission's row
         why = str(err) if isinstance(err, (MechgradeError, OSError, zipfile.BadZipFile)) else f"{type(err).__name__}: {err}"
         why = why[:500]
@@ -190,8 +193,11 @@ def _row_from_results(lesson: Lesson, student: str, path: Path) -> StudentRow:
 
 def grade_class(lesson_id: str, submissions: Path, *, gradebook: Path, results_dir: Path, model: str | None = None,
                 hidden: bool = False, jobs: int | None = None, resume: bool = False, mem_mb: int = 2048,
-                no_sandbox: bool = False, progress: Callable[[str, int, int], None] | None = None) -> ClassReport:
-    """``no_sandbox``: grade even where no sandbox can be built (student code then runs as you)."""
+                no_sandbox: bool = False, student_limit_s: float = STUDENT_LIMIT_S,
+                progress: Callable[[str, int, int], None] | None = None) -> ClassReport:
+    """``no_sandbox``: grade even where no sandbox can be built (student code then runs as you).
+    ``student_limit_s``: wall-clock seconds one submission may take; its cases not run by then
+    are reported as not run."""
     lesson = load_lesson(lesson_id)
     model = spec_from_env(model)
     resolve(model)
@@ -209,7 +215,7 @@ def grade_class(lesson_id: str, submissions: Path, *, gradebook: Path, results_d
         jobs = max(1, min(jobs or multiprocessing.cpu_count(), len(todo)))
         ctx = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(jobs, mp_context=ctx, initializer=_init_process, initargs=(lesson_id, model, mem_mb, sandbox)) as pool:
-            futures = {pool.submit(_grade_one, lesson_id, s, p, results_dir, model, hidden): s for s, p in todo}
+            futures = {pool.submit(_grade_one, lesson_id, s, p, results_dir, model, hidden, student_limit_s): s for s, p in todo}
             for n, future in enumerate(as_completed(futures), 1):
                 rows.append(future.result())
                 if progress:

@@ -8,6 +8,7 @@ carrying gradescope-utils' ``weight``, ``visibility``, ``number`` and ``tags`` a
 from __future__ import annotations
 
 import inspect
+import time
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Callable
@@ -57,10 +58,12 @@ class Grader:
     """One per (lesson, workspace) in a pytest session: owns the worker and the answer key."""
 
     def __init__(self, lesson: Lesson, workspace: Path, model_spec: str, mem_mb: int = 2048, zygote=None,
-                 worker_user: str | None = None, from_cell: bool = False):
+                 worker_user: str | None = None, from_cell: bool = False, deadline: float | None = None):
+        """``deadline``: Unix time by which the whole run must end (no case starts or runs past it)."""
         self.lesson, self.workspace, self.model_spec = lesson, Path(workspace), model_spec
         self.mem_mb, self.zygote, self.worker_user = mem_mb, zygote, worker_user
         self.from_cell = from_cell  # graded from a notebook's check() cell: feedback points there
+        self.deadline = None if deadline is None else time.monotonic() + (deadline - time.time())
         self.hints = {m.name: m.hint for m in load_catalogue(lesson.id).mutants}
 
     @cached_property
@@ -112,11 +115,11 @@ class Grader:
     @cached_property
     def worker(self) -> StudentWorker:
         if self.zygote is not None:  # `mechgrade grade`: forked from a preloaded process
-            return self.zygote.worker(self.workspace)
+            return self.zygote.worker(self.workspace, deadline=self.deadline)
         from mechgrade.sandbox import choose
 
         return StudentWorker(self.workspace, lesson=self.lesson.id, model_spec=self.model_spec, mem_mb=self.mem_mb,
-                             sandbox=choose(user=self.worker_user))
+                             sandbox=choose(user=self.worker_user), deadline=self.deadline)
 
     def close(self) -> None:
         if "worker" in self.__dict__:

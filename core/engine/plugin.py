@@ -31,6 +31,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--mechgrade-mem-mb", type=int, default=2048, help="Memory the student's code may allocate, in MB.")
     group.addoption("--mechgrade-worker-user", default=None,
                     help="Run the student worker as this (unprivileged) user; the grading process must be root.")
+    group.addoption("--mechgrade-deadline", type=float, default=None,
+                    help="Wall-clock time (Unix seconds) by which grading must end; later cases are reported as not run.")
     group.addoption("--mechgrade-lesson", default=None, help="Start this lesson's worker at once, booting while pytest collects.")
     group.addoption("--mechgrade-from-cell", action="store_true", help="Graded from a notebook's check() cell (feedback points there).")
 
@@ -60,7 +62,8 @@ def _grader(config: pytest.Config, lesson_id: str):
         model = spec_from_env(config.getoption("mechgrade_model"))
         zygote = next((p.mechgrade_zygote for p in config.pluginmanager.get_plugins() if hasattr(p, "mechgrade_zygote")), None)
         graders[lesson_id] = Grader(load_lesson(lesson_id), path, model, mem_mb=config.getoption("mechgrade_mem_mb"), zygote=zygote,
-                                    worker_user=config.getoption("mechgrade_worker_user"), from_cell=config.getoption("mechgrade_from_cell"))
+                                    worker_user=config.getoption("mechgrade_worker_user"), from_cell=config.getoption("mechgrade_from_cell"),
+                                    deadline=config.getoption("mechgrade_deadline"))
         config.stash[RESULTS] = GradingResult(lesson=lesson_id, model=model, workspace=str(path.resolve()))
     return graders[lesson_id]
 

@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict
 
 FailureKind = Literal[
     "import_error", "missing_function", "signature", "not_implemented", "exception",
-    "exit", "bad_output", "timeout", "crashed", "builder",
+    "exit", "bad_output", "timeout", "crashed", "builder", "not_run",
 ]
 
 
@@ -25,6 +25,7 @@ class CallRequest(BaseModel):
     builder: str
     params: dict[str, Any]
     import_only: bool = False  # just import the module (once per worker): a hang there is the module's, not the case's
+    timeout_s: float = 0.0  # the worker interrupts the student's code after this long (0: never); the runner's kill backs it up
 
 
 class CallReport(BaseModel):

@@ -23,6 +23,10 @@ from mechgrade.sandbox import Sandbox, choose
 from mechgrade.sandbox.fs import remove_tree
 
 BOOT_TIMEOUT_S = 180.0
+GRACE_S = 5.0  # after a call's limit, how long the worker may take to interrupt it and answer before it is killed
+MIN_CALL_S = 1.0  # a case is not started with less than this left before the run's deadline
+DEADLINE_REACHED = "the time allowed for grading the whole submission ran out"
+NOT_RUN = f"not run: {DEADLINE_REACHED} before this case (earlier cases used it up, e.g. by running into their time limits)"
 WORKER_ENV = {"PATH", "LANG", "LC_ALL", "TRANSFORMERS_OFFLINE", "MECHGRADE_MODEL", "TOKENIZERS_PARALLELISM"}
 MAX_HEADER = 1 << 20     # a response header longer than this is garbage, not an answer
 MAX_BLOB = 1 << 30       # nor is an output over 1 GiB (GPT-2's logits for a batch are ~16 MB)
@@ -90,13 +94,19 @@ def worker_env(scratch: Path, sandbox: Sandbox) -> dict[str, str]:
 class StudentWorker:
     """A long-lived worker process for one workspace; restarted after a timeout or crash."""
 
-    def __init__(self, workspace: Path, *, lesson: str, model_spec: str, mem_mb: int = 2048, sandbox: Sandbox | None = None):
-        """``sandbox``: where the student's code runs (default: the strongest available here)."""
+    def __init__(self, workspace: Path, *, lesson: str, model_spec: str, mem_mb: int = 2048, sandbox: Sandbox | None = None,
+                 deadline: float | None = None):
+        """``sandbox``: where the student's code runs (default: the strongest available here).
+        ``deadline``: a ``time.monotonic()`` by which every call must have ended (the whole
+        run's budget, e.g. below Gradescope's limit); no call or boot waits past it."""
         self.workspace = Path(workspace).resolve()
         self.lesson, self.model_spec, self.mem_mb = lesson, model_spec, mem_mb
         self.sandbox = sandbox if sandbox is not None else choose()
+        self.deadline = deadline
         self.imported: set[str] = set()          # modules this worker process has imported
         self.hung_imports: dict[str, float] = {}  # module -> the time limit its import ran past
+        self.timed_out: dict[tuple[str, str], float] = {}  # (module, function) -> the time limit it ran past
+        self.boot_failure: Outcome | None = None  # why the worker could not start: every later case fails at once
         self.proc: subprocess.Popen | None = None
         self._next_id = 0
         self.restarts = 0
@@ -144,16 +154,38 @@ class StudentWorker:
         return proc, r
 
     def _wait_ready(self) -> None:
+        failure = self._await_boot()
+        if failure is not None:
+            raise MechgradeError(failure.message)
+
+    def _await_boot(self) -> Outcome | None:
+        """Wait for the worker's greeting. A boot that dies, hangs past its limit (a notebook cell
+        that ignores its alarm) or greets wrongly stops the worker and returns why."""
+        limit = min(BOOT_TIMEOUT_S, self.time_left())
+        notebook = self.workspace.suffix == ".ipynb"
         try:
-            header = self._read_header(time.monotonic() + BOOT_TIMEOUT_S)
+            header = self._read_header(time.monotonic() + limit)
+            failure = None if header.get("ready") else Outcome(ok=False, failure="crashed", message="The grading worker sent an unexpected greeting.")
         except WorkerDied as err:
-            tail = self._log_tail()
+            failure = Outcome(ok=False, failure="crashed", message=f"The grading worker could not start: {err}. {self._log_tail()}".strip())
+        except TimeoutError:
+            what = f"running the graded cells of {self.workspace.name}" if notebook else "booting the model"
+            why = f" ({self._log_tail()}: a cell that never ends and ignores its time limit?)" if notebook else ""
+            failure = Outcome(ok=False, failure="timeout", seconds=limit,
+                              message=f"The grading worker did not finish {what} within {limit:.3g} s{why}")
+            if limit < BOOT_TIMEOUT_S:  # cut short by the run's deadline
+                failure = Outcome(ok=False, failure="not_run", message=f"{NOT_RUN}; the worker was still {what}{why}")
+        except (json.JSONDecodeError, ValueError):
+            failure = Outcome(ok=False, failure="crashed", message="The grading worker sent an unexpected greeting.")
+        if failure is not None:
             self.stop()
-            raise MechgradeError(f"The grading worker could not start: {err}. {tail}") from None
-        if not header.get("ready"):
-            self.stop()
-            raise MechgradeError("The grading worker sent an unexpected greeting.")
+            return failure
         self._ready = True
+        return None
+
+    def time_left(self) -> float:
+        """Seconds until the run's deadline (infinite without one)."""
+        return float("inf") if self.deadline is None else self.deadline - time.monotonic()
 
     def stop(self) -> None:
         """End the worker and everything it started, then remove its scratch folder (however
@@ -229,7 +261,16 @@ class StudentWorker:
     def call(self, module: str, function: str, builder: str, params: dict, timeout_s: float) -> Outcome:
         """Run ``module.function`` on the case built from ``params``. The module is imported first,
         on its own (once per worker): an import that never ends is found once and costs each
-        later case of that module nothing, instead of its full time limit."""
+        later case of that module nothing, instead of its full time limit. Likewise a function
+        that ran past its limit once, and a worker that could not start, fail their later cases
+        at once; and once the run's deadline is near, cases are not run at all (with why)."""
+        if self.boot_failure is not None:
+            return self.boot_failure.model_copy()
+        if (module, function) in self.timed_out:
+            return Outcome(ok=False, failure="timeout", message=f"{function} did not return within {self.timed_out[module, function]:g} s "
+                           "on an earlier case (an endless loop, or far too much work?), so its other cases were not run")
+        if self.time_left() < MIN_CALL_S:
+            return Outcome(ok=False, failure="not_run", message=NOT_RUN)
         if module in self.hung_imports:
             return Outcome(ok=False, failure="timeout", message=f"{module}.py did not finish importing within "
                            f"{self.hung_imports[module]:g} s on an earlier case (an endless loop or a long computation "
@@ -237,6 +278,8 @@ class StudentWorker:
         if module not in self.imported:
             probe = self._exchange(CallRequest(id=0, module=module, function=function, builder=builder, params={}, import_only=True),
                                    timeout_s, function)
+            if self.boot_failure is not None or probe.failure == "not_run":
+                return probe
             if probe.failure == "timeout":
                 self.hung_imports[module] = timeout_s
                 probe.message = (f"{module}.py did not finish importing within {timeout_s:g} s (an endless loop or a long "
@@ -246,17 +289,25 @@ class StudentWorker:
                 return probe
             if probe.ok:
                 self.imported.add(module)
-        return self._exchange(CallRequest(id=0, module=module, function=function, builder=builder, params=params), timeout_s, function)
+        out = self._exchange(CallRequest(id=0, module=module, function=function, builder=builder, params=params), timeout_s, function)
+        if out.failure == "timeout" and self.boot_failure is None:
+            self.timed_out[module, function] = timeout_s
+        return out
 
     def _exchange(self, req: CallRequest, timeout_s: float, function: str) -> Outcome:
         if self.proc is None:
             self.spawn()
         if not self._ready:
-            self._wait_ready()
+            self.boot_failure = self._await_boot()
+            if self.boot_failure is not None:
+                return self.boot_failure
+        left = self.time_left()
+        if left < MIN_CALL_S:  # the boot used up what was left
+            return Outcome(ok=False, failure="not_run", message=NOT_RUN)
         self._next_id += 1
-        req = req.model_copy(update={"id": self._next_id})
-        deadline = time.monotonic() + timeout_s
+        req = req.model_copy(update={"id": self._next_id, "timeout_s": timeout_s})
         start = time.monotonic()
+        deadline = start + min(timeout_s + GRACE_S, left)  # the worker stops the call itself at timeout_s, if it can
         try:
             self.proc.stdin.write((req.model_dump_json() + "\n").encode())
             self.proc.stdin.flush()
@@ -264,6 +315,9 @@ class StudentWorker:
             blob = self._read_blob(header.blob_len, deadline)
         except TimeoutError:
             self._restart()
+            if left < timeout_s + GRACE_S:
+                return Outcome(ok=False, failure="not_run", seconds=round(left, 3), message=f"{function} was still running when "
+                               f"{DEADLINE_REACHED}; it was stopped after {left:.3g} s")
             return Outcome(ok=False, failure="timeout", seconds=timeout_s,
                            message=f"{function} did not return within {timeout_s:g} s (an endless loop, or far too much work?); it was stopped")
         except (WorkerDied, BrokenPipeError, ValueError) as err:  # Garbage is a ValueError

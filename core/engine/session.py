@@ -66,10 +66,11 @@ class _ZygoteProvider:
 def check_workspace(lesson_id: str, path: Path, *, model: str | None = None, exercises: tuple[str, ...] = (),
                     hidden: bool = False, results_path: Path | None = None, progress: Progress | None = None,
                     mem_mb: int = 2048, zygote=None, worker_user: str | None = None,
-                    extra_plugins: tuple = (), from_cell: bool = False) -> GradingResult:
+                    extra_plugins: tuple = (), from_cell: bool = False, deadline: float | None = None) -> GradingResult:
     """``extra_plugins``: more pytest plugin objects for this run (e.g. ``values.ValueRecorder``);
     ``worker_user``: run the student's code as this user (the Gradescope autograder, as root);
-    ``from_cell``: graded from a notebook's ``check()`` cell, so feedback points to the notebook."""
+    ``from_cell``: graded from a notebook's ``check()`` cell, so feedback points to the notebook;
+    ``deadline``: Unix time by which grading must end (later cases are reported as not run)."""
     lesson = load_lesson(lesson_id)
     if hidden:
         require_reference(lesson_id, "--hidden")  # a student bundle has no hidden cases to run
@@ -105,6 +106,8 @@ def check_workspace(lesson_id: str, path: Path, *, model: str | None = None, exe
         args += ["--mechgrade-worker-user", worker_user]
     if from_cell:
         args.append("--mechgrade-from-cell")
+    if deadline is not None:
+        args += ["--mechgrade-deadline", repr(deadline)]
     if results_path:
         args += ["--mechgrade-results", str(results_path)]
     collector = _Collector(progress)

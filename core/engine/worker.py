@@ -23,6 +23,7 @@ import io
 import json
 import os
 import resource
+import signal
 import sys
 import time
 import traceback
@@ -46,6 +47,34 @@ def _where(exc: BaseException, workspace: Path) -> str:
         return f"{Path(exc.filename).name}, line {exc.lineno}"
     frames = [f for f in traceback.extract_tb(exc.__traceback__) if Path(f.filename).parent == workspace]
     return f"{Path(frames[-1].filename).name}, line {frames[-1].lineno}" if frames else ""
+
+
+class CallTimeout(BaseException):
+    """Raised into student code by SIGALRM when its call runs past its limit; a BaseException so
+    that `except Exception` cannot swallow it. The worker then lives on: no re-boot for the next
+    case. Code that blocks the signal (C code, its own handler) is killed by the runner instead."""
+
+
+def _alarm(signum, frame):
+    raise CallTimeout
+
+
+@contextlib.contextmanager
+def time_limit(seconds: float):
+    """Interrupt the block after ``seconds`` (0: never)."""
+    if seconds <= 0:
+        yield
+        return
+    signal.signal(signal.SIGALRM, _alarm)  # again each time: student code may have replaced it
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+
+
+def _timed_out(function: str, seconds: float) -> str:
+    return f"{function} did not return within {seconds:g} s (an endless loop, or far too much work?); it was stopped"
 
 
 class Worker:
@@ -153,13 +182,18 @@ class Worker:
         """Import the module and answer. Its errors (and any hooks or model changes made at
         module level) are reported, in the usual words, by the call that follows."""
         start = time.perf_counter()
+        out: dict = {"id": req["id"], "ok": False}
         with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
             try:
-                self._module(req["module"])
-                ok = True
+                with time_limit(req.get("timeout_s", 0)):
+                    self._module(req["module"])
+                out["ok"] = True
+            except CallTimeout:
+                out.update(failure="timeout", message=f"{req['module']}.py did not finish importing")
             except BaseException:
-                ok = False
-        return {"id": req["id"], "ok": ok, "seconds": round(time.perf_counter() - start, 4)}, b""
+                pass
+        out["seconds"] = round(time.perf_counter() - start, 4)
+        return out, b""
 
     def call(self, req: dict) -> tuple[dict, bytes]:
         from mechgrade.engine.codec import EncodeError, encode, to_bytes
@@ -179,7 +213,8 @@ class Worker:
                 return out, blob
             stage = "import"
             try:
-                module = self._module(req["module"])
+                with time_limit(req.get("timeout_s", 0)):
+                    module = self._module(req["module"])
                 fn = getattr(module, req["function"], None)
                 if not callable(fn):
                     missing = self.notebook.missing(req["function"]) if self.notebook else f"{req['module']}.py defines no function {req['function']}"
@@ -191,11 +226,14 @@ class Worker:
                     out.update(failure="signature", message=f"{req['function']}{inspect.signature(fn)} cannot be called with ({', '.join(kwargs)}): {err}")
                     return out, blob
                 stage = "call"
-                with contextlib.redirect_stdout(captured), contextlib.redirect_stderr(captured):
+                with contextlib.redirect_stdout(captured), contextlib.redirect_stderr(captured), time_limit(req.get("timeout_s", 0)):
                     try:
                         value = fn(**kwargs)
                     finally:
                         hooks_left = self._disarm()
+            except CallTimeout:
+                out.update(failure="timeout", message=_timed_out(req["function"], req["timeout_s"]))
+                return out, blob
             except SystemExit as err:
                 out.update(failure="exit", message=f"your code called sys.exit({err.code!r}) during the {stage}")
                 return out, blob

@@ -21,11 +21,16 @@ import sys
 import time
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from mechgrade.engine.results import GradescopeVisibility
 
 CONFIG = "autograder.json"
+# Grading stops this long before the assignment's timeout: room for Gradescope starting the
+# container and run_autograder, stopping the worker, killing the student's processes and writing
+# results.json at half a CPU. The shell's own `timeout` fires at KILL_S before it.
+RESERVE_S = 60
+KILL_S = 20
 
 
 class AutograderConfig(BaseModel):
@@ -35,7 +40,8 @@ class AutograderConfig(BaseModel):
     lesson: str
     model: str = "embedded"
     hidden_visibility: GradescopeVisibility = "after_published"
-    mem_mb: int
+    mem_mb: int = Field(description="Memory the student's code may add to the worker, at most (cut to fit the container).")
+    time_limit_s: int = Field(600, description="The assignment's autograder timeout; grading ends RESERVE_S before it.")
     user: str = "mechgrade-student"
     version: str
 
@@ -158,11 +164,20 @@ def failure_results(message: str) -> dict:
 
 def grade(root: Path) -> dict:
     from mechgrade.engine.session import check_workspace
+    from mechgrade.export.container import needed_mb, read_limits, recommended_mb, student_allowance
     from mechgrade.errors import MechgradeError, WorkspaceError
     from mechgrade.spec import load_lesson
 
     config = AutograderConfig.load(root)
     lesson = load_lesson(config.lesson)
+    started = float(os.environ.get("MECHGRADE_STARTED") or time.time())  # set by run_autograder
+    limits = read_limits()
+    allowance = student_allowance(config.model, config.mem_mb, limits)
+    if allowance is None:
+        need = needed_mb(config.model)
+        return failure_results(f"The autograder needs at least {need} MB of memory to grade on model '{config.model}', and this "
+                               f"container has {limits.memory_mb:.0f} MB: raise the assignment's autograder memory (container "
+                               f"specifications) to {recommended_mb(config.model)} MB. Your submission was not graded.")
     metadata = root / "submission_metadata.json"  # names and emails: not for the student's code
     if metadata.exists():
         metadata.chmod(0o600)
@@ -173,7 +188,7 @@ def grade(root: Path) -> dict:
                                f"(loose, or in a {lesson.id}/ folder), or your one .ipynb notebook.")
     try:
         result = check_workspace(config.lesson, workspace, model=model_spec(config, root), hidden=True,
-                                 mem_mb=config.mem_mb, worker_user=config.user)
+                                 mem_mb=allowance, worker_user=config.user, deadline=started + config.time_limit_s - RESERVE_S)
     except MechgradeError as err:
         return failure_results(f"The autograder could not grade this submission: {err}")
     finally:

@@ -26,27 +26,28 @@ from pydantic import BaseModel
 from mechgrade import __version__
 from mechgrade.engine.key import AnswerKey
 from mechgrade.engine.results import GradescopeVisibility
-from mechgrade.export.autograder import CONFIG, AutograderConfig
+from mechgrade.export.autograder import CONFIG, KILL_S, RESERVE_S, AutograderConfig
+from mechgrade.export.container import recommended_mb
 from mechgrade.export.files import INSTRUCTOR, WORKER, package_files, write_zip
 from mechgrade.export.wheel import wheel_name, write_wheel
 from mechgrade.models.spec import resolve
 from mechgrade.spec import load_lesson, require_reference
 
-# Address space the student's code may add to the worker (RLIMIT_AS above its booted size).
-# Embedded: a correct run of public + hidden cases peaks at ~0.88 GB PSS (worker 0.46 GB booted,
-# 0.56 GB at most; grading process 0.25 GB), over Gradescope's default 768 MB: the README asks
-# for 1.5 GB. Past the container's limit the kernel kills the worker first (oom_score_adj 1000).
+# Address space the student's code may add to the worker (RLIMIT_AS above its booted size), at
+# most: run_autograder cuts it down to what the container has room for (export.container).
 EMBEDDED_MEM_MB = 256
 LARGE_MEM_MB = 2048
-BOOT_S = 180
+TIME_LIMIT_MIN = 10  # Gradescope's default autograder timeout
 
 
 class GradescopeExport(BaseModel):
     path: Path
     model: str
     key_cases: int
-    deadline_s: int
+    time_limit_s: int
+    grading_s: int  # when grading stops (results.json is written after)
     mem_mb: int
+    container_mb: int  # the container memory to set for this model (measured; see export.container)
 
 
 def _torch_version() -> str:
@@ -55,7 +56,9 @@ def _torch_version() -> str:
 
 def export_gradescope(lesson_id: str, out: Path, *, model: str = "embedded",
                       hidden_visibility: GradescopeVisibility = "after_published", mem_mb: int | None = None,
-                      user: str = "mechgrade-student") -> GradescopeExport:
+                      user: str = "mechgrade-student", time_limit_min: float = TIME_LIMIT_MIN) -> GradescopeExport:
+    """``time_limit_min``: the assignment's autograder timeout (keep them equal); grading stops
+    ``RESERVE_S`` before it, and cases not reached by then are reported as not run."""
     lesson = load_lesson(lesson_id)
     require_reference(lesson_id, "Exporting a Gradescope autograder")
     local = model == "embedded" or Path(model).expanduser().exists() or model.startswith((".", "/", "~"))
@@ -75,18 +78,19 @@ def export_gradescope(lesson_id: str, out: Path, *, model: str = "embedded",
     embedded = source is not None and source.kind == "embedded"
     config = AutograderConfig(lesson=lesson.id, model="zip" if source is not None and source.kind == "path" else model,
                               hidden_visibility=hidden_visibility, mem_mb=mem_mb or (EMBEDDED_MEM_MB if embedded else LARGE_MEM_MB),
-                              user=user, version=__version__)
+                              time_limit_s=round(time_limit_min * 60), user=user, version=__version__)
     files[CONFIG] = config.model_dump_json(indent=2).encode()
     for name, data in package_files(lesson, INSTRUCTOR).items():
         files[f"trusted/{name}"] = data
     with tempfile.TemporaryDirectory() as tmp:
         wheel = write_wheel(Path(tmp), package_files(lesson, WORKER), summary=f"mechgrade runtime for {lesson.id} (student-readable)")
         files[f"wheels/{wheel_name()}"] = wheel.read_bytes()
-    deadline = BOOT_S + int(sum(f.timeout_s for _, f, _ in lesson.iter_cases(hidden=True)))
     env = Environment(loader=PackageLoader("mechgrade.export", "templates"), undefined=StrictUndefined, keep_trailing_newline=True)
     values = dict(lesson=lesson.id, model=model, version=__version__, user=user, torch=_torch_version(), wheel=wheel_name(),
-                  deadline_s=deadline)
+                  time_limit_s=config.time_limit_s, reserve_s=RESERVE_S, kill_s=KILL_S)
     files["setup.sh"] = env.get_template("setup.sh.j2").render(values).encode()
     files["run_autograder"] = env.get_template("run_autograder.j2").render(values).encode()
     write_zip(Path(out), files, executable={"setup.sh", "run_autograder"})
-    return GradescopeExport(path=Path(out), model=model, key_cases=key_cases, deadline_s=deadline, mem_mb=config.mem_mb)
+    return GradescopeExport(path=Path(out), model=model, key_cases=key_cases, time_limit_s=config.time_limit_s,
+                            grading_s=config.time_limit_s - RESERVE_S, mem_mb=config.mem_mb,
+                            container_mb=recommended_mb(config.model))
