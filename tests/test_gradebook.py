@@ -64,3 +64,35 @@ def test_not_a_folder_is_one_sentence(tmp_path):
 
     with pytest.raises(WorkspaceError, match="is not a folder of submissions"):
         grade_class("lesson27", tmp_path / "missing", gradebook=tmp_path / "g.csv", results_dir=tmp_path / "r")
+
+
+def test_without_a_sandbox_grade_refuses_in_one_sentence_unless_told(classroom, tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from mechgrade.cli.main import cli
+
+    monkeypatch.setenv("MECHGRADE_SANDBOX", "none")  # what a Mac, or Linux without bubblewrap, gives an ordinary user
+    refused = CliRunner().invoke(cli, ["grade", "lesson27", str(classroom), "-o", str(tmp_path / "g.csv")])
+    assert refused.exit_code == 2 and "--no-sandbox" in refused.output and "Traceback" not in refused.output
+    assert len(refused.output.strip().splitlines()) == 1 and not (tmp_path / "g.csv").exists()
+
+
+def test_a_submission_that_hangs_everywhere_is_stopped_at_the_per_student_limit(tmp_path, lesson):
+    """Every module loops forever at import, and every function too: the row is there, its
+    cases say why, and the student costs about its limit, not a time limit per case."""
+    import time
+
+    from mechgrade.workspace import module_sources
+
+    subs = tmp_path / "subs"
+    (subs / "stuck").mkdir(parents=True)
+    for name, text in module_sources(lesson).items():
+        (subs / "stuck" / name).write_text(text.replace("raise NotImplementedError", "while True: pass  #"))
+    start = time.monotonic()
+    report = grade_class("lesson27", subs, gradebook=tmp_path / "g.csv", results_dir=tmp_path / "r", jobs=1, student_limit_s=25)
+    took = time.monotonic() - start
+    row = report.rows[0]
+    assert row.status == "graded" and row.score == 0
+    data = (tmp_path / "r" / "stuck.json").read_text()
+    assert "not run" in data or "did not return" in data
+    assert took < 25 + 90, f"the per-student limit did not hold: {took:.0f} s"
