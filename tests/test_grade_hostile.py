@@ -28,7 +28,7 @@ from mechgrade.sandbox import namespaces_work
 from mechgrade.spec import load_lesson
 from mechgrade.workspace import module_sources
 
-INSTRUCTOR = "mg-instructor"
+INSTRUCTOR = f"mg-instr{os.getpid() % 100000}"  # one per test run: runs on one machine never share it
 pytestmark = [
     pytest.mark.skipif(os.geteuid() != 0, reason="creating the instructor's account needs root"),
     pytest.mark.skipif(not shutil.which("bwrap"), reason="bubblewrap is not installed: an ordinary user has no sandbox"),
