@@ -23,6 +23,7 @@ from pathlib import Path
 
 import jsonschema
 import pytest
+from attacks import DEEP_SCRATCH
 
 from mechgrade.engine.key import AnswerKey
 from mechgrade.export.files import public_numbers
@@ -537,15 +538,7 @@ def test_one_submission_with_many_attacks_gets_a_correct_bounded_result(autograd
         except OSError:
             pass
         """)
-    files["induction.py"] += textwrap.dedent("""
-        import os
-        _here = os.open(".", os.O_RDONLY)
-        for _ in range(5000):
-            os.mkdir("d", dir_fd=_here)
-            _next = os.open("d", os.O_RDONLY, dir_fd=_here)
-            os.close(_here)
-            _here = _next
-        """)
+    files["induction.py"] += DEEP_SCRATCH
     files["patching.py"] += '\nraise ValueError("x" * 20_000_000)\n'
     files["dla.py"] += f"""
 try:

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import pytest
 
+from attacks import DEEP_SCRATCH, deep_tree
 from mechgrade.sandbox import namespaces_work
 from mechgrade.spec import load_lesson
 from mechgrade.workspace import module_sources
@@ -190,24 +191,9 @@ def graded(instructor):
         if STOLEN:
             raise RuntimeError(STOLEN)
         """))
-    write(subs / "deepdir", hostile(lesson, "sae.py", """
-        import os
-        here = os.open(".", os.O_RDONLY)
-        for _ in range(5000):
-            os.mkdir("d", dir_fd=here)
-            nxt = os.open("d", os.O_RDONLY, dir_fd=here)
-            os.close(here)
-            here = nxt
-        """))
-    deep = subs / "deepfolder"
-    write(deep, module_sources(lesson, solutions=True))
-    here = os.open(deep, os.O_RDONLY)
-    for _ in range(5000):
-        os.mkdir("d", dir_fd=here)
-        nxt = os.open("d", os.O_RDONLY, dir_fd=here)
-        os.close(here)
-        here = nxt
-    os.close(here)
+    write(subs / "deepdir", hostile(lesson, "sae.py", DEEP_SCRATCH))
+    write(subs / "deepfolder", module_sources(lesson, solutions=True))
+    deep_tree(subs / "deepfolder")
     (subs / "nbbomb").mkdir()
     (subs / "nbbomb" / "work.ipynb").write_text('{"nbformat": 4, "cells": ' + "[" * 100_000 + "]" * 100_000 + "}")
     with zipfile.ZipFile(subs / "zipbomb.zip", "w", zipfile.ZIP_DEFLATED) as zf:

@@ -24,24 +24,12 @@ from mechgrade.engine.runner import StudentWorker
 from mechgrade.errors import WorkspaceError
 from mechgrade.sandbox import choose, namespaces_work
 from mechgrade.sandbox.fs import copy_submission, remove_tree
+from attacks import deep_tree
 from test_isolation import sae_module
 
 SAE = ("sae", "sae_encode", "sae_encode_inputs", {"batch": 2, "d_model": 4, "d_sae": 8, "seed": 0})
 needs_namespaces = pytest.mark.skipif(not namespaces_work(), reason="bubblewrap cannot create namespaces here (not installed, or user namespaces disabled)")
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="the user layer (a dedicated uid) needs root")
-
-
-def deep_tree(top: Path, depth: int) -> Path:
-    """``depth`` nested folders, made with relative mkdir (no path gets long)."""
-    top.mkdir(parents=True, exist_ok=True)
-    here = os.open(top, os.O_RDONLY)
-    for _ in range(depth):
-        os.mkdir("d", dir_fd=here)
-        nxt = os.open("d", os.O_RDONLY, dir_fd=here)
-        os.close(here)
-        here = nxt
-    os.close(here)
-    return top
 
 
 # -- trees ------------------------------------------------------------------------------------------
