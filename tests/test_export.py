@@ -520,45 +520,52 @@ def test_trusted_python_ignores_a_submissions_argparse_and_conftest(autograder, 
     assert data["score"] == 100
 
 
+# One attack per run, each on top of the reference: (module it is appended to, code, the points
+# it may cost). The key's path is filled in by the test.
+ATTACKS = {
+    "lowers its oom_score_adj": ("hooks.py", """
+try:
+    open("/proc/self/oom_score_adj", "w").write("0")
+    if open("/proc/self/oom_score_adj").read().strip() == "0":
+        raise RuntimeError("LOWERED its oom_score_adj")
+except OSError:
+    pass
+""", None),
+    "leaves a 5,000-deep scratch folder": ("induction.py", DEEP_SCRATCH, None),
+    "raises 20 MB messages": ("patching.py", '\nraise ValueError("x" * 20_000_000)\n', "patching"),
+    "reads a key the instructor's cache left readable": ("dla.py", """
+try:
+    open(KEY, "rb").read()
+    raise RuntimeError("KEYREAD the instructor's cached key")
+except OSError:
+    pass
+""", None),
+}
+
+
 @as_root
-def test_one_submission_with_many_attacks_gets_a_correct_bounded_result(autograder, lesson, tmp_path, monkeypatch):
-    """Lowering its own oom_score_adj, a 5,000-deep scratch folder, 20 MB exception messages,
-    and reading a key the instructor's cache left readable: each fails or costs only its own."""
+@pytest.mark.parametrize("attack", list(ATTACKS))
+def test_an_attack_costs_at_most_its_own_points_and_results_stay_bounded(attack, autograder, lesson, tmp_path, monkeypatch):
     from mechgrade.engine.key import AnswerKey
 
     open_home = tmp_path / "home"  # a home and cache folders as ordinary mkdir makes them: 0755
     open_home.mkdir(mode=0o755)
     tmp_path.chmod(0o755)
     monkeypatch.setenv("MECHGRADE_CACHE_DIR", str(open_home / ".cache" / "mechgrade"))
-    cached = AnswerKey(lesson, "embedded")
-    key_file = cached.save()
-    assert key_file.stat().st_mode & 0o777 == 0o600 and key_file.parent.stat().st_mode & 0o777 == 0o700
+    key_file = AnswerKey(lesson, "embedded").save()  # as `mechgrade check` or `export` would cache it
+    module, code, costs = ATTACKS[attack]
     files = reference_files(lesson)
-    files["hooks.py"] += textwrap.dedent("""
-        try:
-            open("/proc/self/oom_score_adj", "w").write("0")
-            if open("/proc/self/oom_score_adj").read().strip() == "0":
-                raise RuntimeError("LOWERED its oom_score_adj")
-        except OSError:
-            pass
-        """)
-    files["induction.py"] += DEEP_SCRATCH
-    files["patching.py"] += '\nraise ValueError("x" * 20_000_000)\n'
-    files["dla.py"] += f"""
-try:
-    open({str(key_file)!r}, "rb").read()
-    raise RuntimeError("KEYREAD the instructor's cached key")
-except OSError:
-    pass
-"""
+    files[module] += f"\nKEY = {str(key_file)!r}\n" + code
     scratch = tmp_path / "tmp"  # where the worker's scratch folders go: empty again afterwards
     scratch.mkdir()
     data = autograder.run(files, env={"TMPDIR": str(scratch)})
     text = json.dumps(data)
     assert "LOWERED" not in text and "KEYREAD" not in text
     assert len((autograder.root / "results" / "results.json").read_bytes()) < 2 << 20
-    assert data["score"] == points(lesson) - points(lesson, "patching"), [t["name"] for t in data["tests"] if t["score"] < t["max_score"]]
+    assert data["score"] == points(lesson) - (points(lesson, costs) if costs else 0), \
+        [t["output"][:300] for t in data["tests"] if t["score"] < t["max_score"]][:2] or data["output"]
     assert not list(scratch.iterdir()), "a worker's scratch folder was left behind"
+    assert key_file.stat().st_mode & 0o777 == 0o600 and key_file.parent.stat().st_mode & 0o777 == 0o700
 
 
 @as_root
@@ -602,12 +609,15 @@ def test_a_full_disk_still_gets_a_valid_results_json(autograder, lesson, tmp_pat
         subprocess.run(["mount", "--bind", str(disk / "results"), str(results)], check=True)
         files = reference_files(lesson)
         files["sae.py"] += textwrap.dedent("""
-            try:
-                with open("filler", "wb") as _f:
-                    while True:
-                        _f.write(b"0" * (1 << 20))
-            except OSError:
-                pass
+            import os as _os
+            for _place in (_os.path.dirname(_os.getcwd()), "."):  # outside its scratch if it can: nothing cleans that
+                try:
+                    with open(_os.path.join(_place, "filler"), "wb") as _f:
+                        while True:
+                            _f.write(b"0" * (1 << 20))
+                except OSError as _err:
+                    if _err.errno == 28:  # ENOSPC: the disk is full
+                        break
             """)
         data = autograder.run(files, env={"TMPDIR": str(disk / "tmp")})
         assert len(data["tests"]) == sum(1 for _ in lesson.iter_cases(hidden=True))
