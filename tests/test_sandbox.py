@@ -10,10 +10,7 @@ from __future__ import annotations
 import io
 import json
 import os
-import socket
 import subprocess
-import sys
-import textwrap
 import time
 import zipfile
 from pathlib import Path

@@ -12,11 +12,9 @@ written, valid and bounded: its space is reserved before any student code runs.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import pwd
 import shutil
-import signal
 import sys
 import time
 from pathlib import Path
