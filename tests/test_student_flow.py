@@ -154,3 +154,44 @@ def test_a_student_bundle_spec_keeps_the_hidden_points_but_not_the_cases(lesson)
     everything = set(lesson.functions)
     assert public.hidden_points_of(everything) == lesson.hidden_points_of(everything) == 23
     assert public.hidden_points_of({"sae.sae_loss"}) == 1
+
+
+def test_a_relative_model_path_reaches_the_worker(runner, reference_ws, tiny_gpt2_dir, tmp_path, monkeypatch):
+    """The worker runs in its own scratch folder: `--model DIR` relative to here must still work."""
+    import shutil
+
+    shutil.copytree(tiny_gpt2_dir, tmp_path / "tiny-gpt2")
+    monkeypatch.chdir(tmp_path)
+    out = runner.invoke(cli, ["check", "lesson27", "--path", str(reference_ws), "--model", "tiny-gpt2", "-e", "sae"])
+    assert out.exit_code == 0, out.output
+    assert "Total: 10 / 10" in out.output and "not your fault" not in out.output
+
+
+def test_a_model_path_that_does_not_exist_says_so(runner, reference_ws):
+    out = runner.invoke(cli, ["check", "lesson27", "--path", str(reference_ws), "--model", "/nonexistent"])
+    assert out.exit_code == 2
+    assert _one_line(out).startswith("Error: The model directory '/nonexistent' does not exist")
+
+
+def test_a_worker_that_cannot_start_is_said_once_at_the_top(runner, reference_ws, monkeypatch):
+    import os
+
+    from mechgrade.engine.runner import StudentWorker
+
+    starts = []
+
+    def broken_launch(self):  # an interpreter without torch, say: the worker dies while booting
+        starts.append(1)
+        r, w = os.pipe()
+        proc = subprocess.Popen([sys.executable, "-c", "print('ModuleNotFoundError: No module named torch')"],
+                                stdin=subprocess.PIPE, stdout=self._log, stderr=subprocess.STDOUT, pass_fds=(w,))
+        os.close(w)
+        return proc, r
+
+    monkeypatch.setattr(StudentWorker, "_launch", broken_launch)
+    out = runner.invoke(cli, ["check", "lesson27", "--path", str(reference_ws), "-e", "sae", "-e", "dla"])
+    assert out.exit_code == 1
+    top = _one_line(out).split(" lesson27 on model")[0]  # above the table
+    assert top == "The grading worker could not start: the worker process exited. ModuleNotFoundError: No module named torch"
+    assert out.output.count("could not start") == 1  # the table says ERROR per case; the reason is said once
+    assert "not your fault" not in out.output and len(starts) == 1  # tried once, not once per case

@@ -18,6 +18,7 @@ from mechgrade.engine.compare import compare, structural_hint
 from mechgrade.engine.key import AnswerKey
 from mechgrade.engine.mutants import load_catalogue
 from mechgrade.engine.runner import Outcome, StudentWorker, Zygote
+from mechgrade.errors import MechgradeError, WorkerUnavailable
 from mechgrade.spec import Case, Exercise, Function, Lesson, load_lesson
 
 
@@ -61,6 +62,7 @@ class Grader:
         self.lesson, self.workspace, self.model_spec = lesson, Path(workspace), model_spec
         self.mem_mb, self.zygote, self.worker_user = mem_mb, zygote, worker_user
         self.from_cell = from_cell  # graded from a notebook's check() cell: feedback points there
+        self.start_error: WorkerUnavailable | None = None
         self.hints = {m.name: m.hint for m in load_catalogue(lesson.id).mutants}
 
     @cached_property
@@ -130,7 +132,13 @@ class Grader:
             self.key.release_model()
 
     def run(self, exercise: Exercise, function: Function, case: Case) -> Outcome:
-        return self.worker.call(exercise.id, function.name, function.builder, case.params, function.timeout_s)
+        if self.start_error is not None:  # tried once: every other case fails at once, for the same reason
+            raise self.start_error
+        try:
+            return self.worker.call(exercise.id, function.name, function.builder, case.params, function.timeout_s)
+        except MechgradeError as err:  # the worker could not start (model, user, interpreter)
+            self.start_error = WorkerUnavailable(str(err))
+            raise self.start_error from None
 
     def check(self, exercise: Exercise, function: Function, case: Case) -> Any:
         """Return the student's output if it matches the key; raise ``CaseFailed`` otherwise."""

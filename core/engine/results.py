@@ -8,6 +8,8 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, computed_field
 
 Status = Literal["passed", "failed", "error"]
+# A case's feedback when the worker never started: the reason is the run's ``notice``, said once.
+NOT_GRADED = "Not graded: the grading worker could not start (the reason is at the top)."
 GradescopeVisibility = Literal["visible", "hidden", "after_due_date", "after_published"]
 
 
@@ -57,6 +59,7 @@ class GradingResult(BaseModel):
     workspace: str
     cases: list[CaseResult] = Field(default_factory=list)
     execution_time: float = 0.0
+    notice: str = Field("", description="One sentence about the whole run (e.g. the worker could not start), shown at the top.")
 
     @computed_field
     @property
@@ -94,7 +97,7 @@ class GradingResult(BaseModel):
         return {
             "score": self.score,
             "execution_time": round(self.execution_time, 3),
-            "output": f"{self.lesson} on model '{self.model}': {self.score:g} / {self.max_score:g} points.",
+            "output": (f"{self.notice}\n" if self.notice else "") + f"{self.lesson} on model '{self.model}': {self.score:g} / {self.max_score:g} points.",
             "visibility": "visible",
             "tests": tests,
         }

@@ -6,12 +6,14 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from mechgrade.engine.results import GradingResult
+from mechgrade.engine.results import NOT_GRADED, GradingResult
 
 STATUS = {"passed": ("PASS", "green"), "failed": ("FAIL", "red"), "error": ("ERROR", "magenta")}
 
 
 def render(result: GradingResult, console: Console) -> None:
+    if result.notice:
+        console.print(Text(result.notice, style="bold magenta"))
     table = Table(title=f"{result.lesson} on model '{result.model}'", title_justify="left")
     table.add_column("exercise")
     table.add_column("function")
@@ -25,7 +27,7 @@ def render(result: GradingResult, console: Console) -> None:
     # Cases of one function failing for the same reason are reported once.
     groups: dict[tuple, list[str]] = {}
     for c in result.cases:
-        if not c.passed:
+        if not c.passed and c.feedback != NOT_GRADED:  # that reason is the notice above the table
             groups.setdefault((c.exercise, c.function, c.feedback, c.hint), []).append(c.case)
     for (exercise, function, feedback, hint), labels in groups.items():
         console.print(Text(f"✗ {exercise}.{function} [{', '.join(labels)}]", style="bold red"))
