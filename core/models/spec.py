@@ -101,6 +101,12 @@ def resolve(spec: str | None = None, *, allow_download: bool = True) -> ModelSou
     )
 
 
+def provenance(spec: str, source: ModelSource) -> str:
+    """'embedded (shipped with mechgrade)', 'gpt2 (Hugging Face openai-community/gpt2)', 'DIR (local directory)'."""
+    kind = {"embedded": "shipped with mechgrade", "path": "local directory"}.get(source.kind, f"Hugging Face {source.repo_id}")
+    return f"{spec} ({kind})"
+
+
 def portable_spec(spec: str) -> str:
     """``spec`` as a process started in another folder reads it: a local directory becomes its
     absolute path (the student worker runs in its own scratch folder); other specs are unchanged."""
