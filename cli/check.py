@@ -10,7 +10,7 @@ import click
 from mechgrade.cli.common import guard
 
 
-@click.command("check")
+@click.command("check", short_help="Grade your workspace: points, feedback and hints per case.")
 @click.argument("lesson")
 @click.option("--path", "path", type=click.Path(path_type=Path), default=None,
               help="Workspace folder or .ipynb notebook (default ./LESSON, else this folder or its one lesson notebook).")

@@ -7,12 +7,12 @@ import click
 from mechgrade.cli.common import guard
 
 
-@click.group("export")
+@click.group("export", short_help="Build a Gradescope autograder or a student bundle.")
 def export() -> None:
     """Build a Gradescope autograder or a student starter bundle for a lesson."""
 
 
-@export.command("gradescope")
+@export.command("gradescope", short_help="Write a Gradescope autograder zip for LESSON.")
 @click.argument("lesson")
 @click.option("-o", "--output", "out", type=click.Path(path_type=Path), default=Path("autograder.zip"), show_default=True,
               help="Where to write the zip.")
@@ -44,7 +44,7 @@ def gradescope(lesson: str, out: Path, model_spec: str, hidden_visibility: str, 
     click.echo("Upload it under Configure Autograder > Zip file; students submit their .py files (loose or in a folder) or one .ipynb notebook.")
 
 
-@export.command("student")
+@export.command("student", short_help="Write a starter bundle for students (no solutions).")
 @click.argument("lesson")
 @click.option("-o", "--output", "out", type=click.Path(path_type=Path), default=Path("starter.zip"), show_default=True,
               help="Where to write the zip.")

@@ -7,7 +7,7 @@ import click
 from mechgrade.cli.common import guard
 
 
-@click.command("grade")
+@click.command("grade", short_help="Grade a class of submissions into a gradebook.")
 @click.argument("lesson")
 @click.argument("submissions", type=click.Path(path_type=Path))
 @click.option("-o", "--output", "gradebook", type=click.Path(path_type=Path), default=Path("gradebook.csv"), help="Gradebook CSV to write.")

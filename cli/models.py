@@ -5,15 +5,19 @@ import click
 from mechgrade.cli.common import guard
 
 
-@click.command("models")
+@click.command("models", short_help="Show the usable models; --inspect describes one.")
 @click.option("--inspect", "inspect_spec", metavar="SPEC", default=None, help="Boot SPEC and describe it, with its head scores.")
 @guard
 def models(inspect_spec: str | None) -> None:
     """Show which model specs can be used here (embedded, gpt2 if cached, local directories)."""
     if inspect_spec:
+        from mechgrade.errors import ModelUnavailable
         from mechgrade.models.inspect import describe
 
-        click.echo(describe(inspect_spec))
+        try:
+            click.echo(describe(inspect_spec))
+        except ModelUnavailable as err:  # its advice names --model; here the option is --inspect
+            raise ModelUnavailable(str(err).replace("--model ", "--inspect ")) from None
         return
     from mechgrade.models.spec import available_models, spec_from_env
 

@@ -7,7 +7,7 @@ import click
 from mechgrade.cli.common import guard
 
 
-@click.command("start")
+@click.command("start", short_help="Create a workspace (folder or notebook) for LESSON.")
 @click.argument("lesson")
 @click.argument("directory", required=False, type=click.Path(path_type=Path))
 @click.option("--solutions", is_flag=True, help="Fill in the reference solutions (instructors, demos).")

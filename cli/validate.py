@@ -7,7 +7,7 @@ import click
 from mechgrade.cli.common import guard
 
 
-@click.command("validate")
+@click.command("validate", short_help="Prove LESSON's graders catch real mistakes.")
 @click.argument("lesson")
 @click.option("--model", "model_spec", default=None, help="embedded (default), gpt2, or a local model directory.")
 @guard

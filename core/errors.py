@@ -23,3 +23,7 @@ class WorkspaceError(MechgradeError):
 
 class ReferenceUnavailable(MechgradeError):
     """A student bundle has no reference solutions; instructor-only features need them."""
+
+
+class WorkerUnavailable(MechgradeError):
+    """The student worker could not start (its model, its user, its interpreter): no case can run."""

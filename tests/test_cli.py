@@ -84,7 +84,7 @@ def test_check_exit_codes_and_json(runner, reference_ws, stub_ws, tmp_path):
     (["check", "lesson27", "--path", "/nonexistent/ws"], "No workspace at /nonexistent/ws"),
     (["check", "lesson99"], "No lesson 'lesson99' is installed; available: lesson27."),
     (["check", "lesson27", "-e", "attention"], "has no exercise 'attention'"),
-    (["check", "lesson27", "--model", "/no/such/model"], "not a Hugging Face model directory"),
+    (["check", "lesson27", "--model", "/no/such/model"], "The model directory '/no/such/model' does not exist"),
     (["start", "lesson99"], "No lesson 'lesson99'"),
 ])
 def test_usage_errors_are_one_sentence_with_exit_2(runner, args, needle, reference_ws, monkeypatch):

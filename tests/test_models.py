@@ -86,8 +86,11 @@ def test_local_directory_boots_like_gpt2(tiny_gpt2_dir):
 
 
 def test_missing_directory_is_one_clear_sentence(tmp_path):
-    with pytest.raises(ModelUnavailable, match="not a Hugging Face model directory"):
+    with pytest.raises(ModelUnavailable, match="does not exist"):
         resolve(str(tmp_path / "nope"))
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ModelUnavailable, match="not a Hugging Face model directory"):
+        resolve(str(tmp_path / "empty"))
 
 
 def test_gpt2_without_cache_or_network_says_what_to_do(tmp_path, monkeypatch):

@@ -170,3 +170,61 @@ def test_a_difference_within_the_grading_tolerance_is_not_drawn_as_one():
     acts = {"hook_embed": torch.ones(1, 3, 4)}
     (table,) = figures("get_activations", acts, {"hook_embed": torch.ones(1, 3, 4) + 5e-6}, None, atol=1e-5, rtol=1e-4)
     assert not table.differs and 'class="bad"' not in table.panels[0]
+
+
+def test_a_transposed_output_is_drawn_beside_the_expected():
+    expected = torch.tensor([[0.0, 0.1, 0.2, 0.3], [0.9, 0.0, 0.1, 0.0]])
+    (fig,) = figures("induction_scores", expected, expected.T.contiguous(), ["layer", "head"], atol=1e-5, rtol=1e-4)
+    assert fig.differs and fig.yours and len(fig.panels) == 2
+    assert "yours, as returned: [head, layer]" in fig.panels[1] and "nothing to draw" not in fig.panels[1]
+
+
+def test_a_failed_call_is_said_once_the_same_way_for_every_kind_of_output():
+    kinds = [
+        ("induction_scores", torch.zeros(2, 4), ["layer", "head"], None),
+        ("sae_loss", (torch.tensor(1.0), torch.tensor(2.0), torch.tensor(3.0)), [[], [], []], ["total", "reconstruction", "sparsity"]),
+        ("component_logit_attribution", (torch.ones(3, 2), ["embed", "pos_embed", "0_attn_out"]), [["component", "batch"], None], None),
+        ("generate_repeated_tokens", torch.tensor([[511, 5, 5]]), ["batch", "pos"], None),
+        ("get_activations", {"hook_embed": torch.ones(1, 3, 4)}, None, None),
+        ("train_linear_probe", (torch.ones(3), torch.tensor([0.5])), [["d_model"], []], None),
+        ("logit_diff", torch.ones(3), ["batch"], None),
+    ]
+    for name, expected, dims, labels in kinds:
+        figs = figures(name, expected, None, dims, labels=labels)
+        notes = "".join(str(p) for f in figs for p in f.panels).count("Yours is nothing (the call failed): nothing to draw")
+        assert notes == 1 and not any(f.differs for f in figs), name
+
+
+def test_a_rotated_bar_label_fits_inside_the_chart():
+    import re
+
+    svg = bars(["normalized_patching_metric"], {"expected": [0.5], "yours": [0.7]})
+    x, y = (float(v) for v in re.search(r'<text x="([\d.]+)" y="([\d.]+)" text-anchor="end" transform="rotate\(-45', svg).groups())
+    assert x - 0.71 * 6.5 * len("normalized_patching_metric") >= 0
+
+
+def test_feedback_backticks_become_code_and_repeated_figures_are_drawn_once():
+    from markupsafe import Markup
+
+    from mechgrade.engine.results import CaseResult
+    from mechgrade.render.figures import Figure
+    from mechgrade.render.html import CaseView, _once, codespans
+
+    assert codespans("run `mechgrade check x -e a<b>` again") == Markup("run <code>mechgrade check x -e a&lt;b&gt;</code> again")
+    assert codespans("one ` tick") == Markup("one ` tick")
+
+    def case(label):
+        result = CaseResult(exercise="e", function="f", case=label, number="1", visibility="public", max_score=1, passed=False, status="failed")
+        return CaseView(result, [Figure("attention of the top head", [Markup("<svg>big</svg>")], "caption"),
+                                 Figure("f", [Markup(f"<svg>{label}</svg>")])])
+
+    cases = [case("public 1"), case("public 2")]
+    _once(cases)
+    assert "<svg>big</svg>" in cases[0].figures[0].panels[0]
+    assert "The same as in public 1 above." in cases[1].figures[0].panels[0] and "public 2" in cases[1].figures[1].panels[0]
+
+
+def test_the_model_header_says_where_the_model_comes_from():
+    from mechgrade.models.spec import provenance, resolve
+
+    assert provenance("embedded", resolve("embedded")) == "embedded (shipped with mechgrade)"

@@ -154,3 +154,115 @@ def test_a_student_bundle_spec_keeps_the_hidden_points_but_not_the_cases(lesson)
     everything = set(lesson.functions)
     assert public.hidden_points_of(everything) == lesson.hidden_points_of(everything) == 23
     assert public.hidden_points_of({"sae.sae_loss"}) == 1
+
+
+def test_a_relative_model_path_reaches_the_worker(runner, reference_ws, tiny_gpt2_dir, tmp_path, monkeypatch):
+    """The worker runs in its own scratch folder: `--model DIR` relative to here must still work."""
+    import shutil
+
+    shutil.copytree(tiny_gpt2_dir, tmp_path / "tiny-gpt2")
+    monkeypatch.chdir(tmp_path)
+    out = runner.invoke(cli, ["check", "lesson27", "--path", str(reference_ws), "--model", "tiny-gpt2", "-e", "sae"])
+    assert out.exit_code == 0, out.output
+    assert "Total: 10 / 10" in out.output and "not your fault" not in out.output
+
+
+def test_a_model_path_that_does_not_exist_says_so(runner, reference_ws):
+    out = runner.invoke(cli, ["check", "lesson27", "--path", str(reference_ws), "--model", "/nonexistent"])
+    assert out.exit_code == 2
+    assert _one_line(out).startswith("Error: The model directory '/nonexistent' does not exist")
+
+
+def test_a_worker_that_cannot_start_is_said_once_at_the_top(runner, reference_ws, monkeypatch):
+    import os
+
+    from mechgrade.engine.runner import StudentWorker
+
+    starts = []
+
+    def broken_launch(self):  # an interpreter without torch, say: the worker dies while booting
+        starts.append(1)
+        r, w = os.pipe()
+        proc = subprocess.Popen([sys.executable, "-c", "print('ModuleNotFoundError: No module named torch')"],
+                                stdin=subprocess.PIPE, stdout=self._log, stderr=subprocess.STDOUT, pass_fds=(w,))
+        os.close(w)
+        return proc, r
+
+    monkeypatch.setattr(StudentWorker, "_launch", broken_launch)
+    out = runner.invoke(cli, ["check", "lesson27", "--path", str(reference_ws), "-e", "sae", "-e", "dla"])
+    assert out.exit_code == 1
+    top = _one_line(out).split(" lesson27 on model")[0]  # above the table
+    assert top == "The grading worker could not start: the worker process exited. ModuleNotFoundError: No module named torch"
+    assert out.output.count("could not start") == 1  # the table says ERROR per case; the reason is said once
+    assert "not your fault" not in out.output and len(starts) == 1  # tried once, not once per case
+
+
+# -- smaller messages ------------------------------------------------------------------------------
+
+def test_a_syntax_error_is_reported_once_per_module(runner, make_ws):
+    ws = make_ws({"sae.py": "import torch\n\ndef sae_encode(x, W_enc, b_enc, b_dec) :::\n    pass\n"})
+    out = runner.invoke(cli, ["check", "lesson27", "--path", str(ws), "-e", "sae"])
+    text = _one_line(out)
+    assert "sae.py failed to import: SyntaxError: invalid syntax (sae.py, line 3)" in text
+    assert text.count("line 3") == 1 and text.count("✗") == 1
+
+
+def test_a_follow_on_failure_names_the_students_function_it_went_through(make_ws):
+    from mechgrade.reference.lesson27 import dla
+
+    source = Path(dla.__file__).read_text().replace("(model.W_U[:, correct] - model.W_U[:, incorrect]).T",
+                                                    "(model.W_U[:, incorrect] - model.W_U[:, correct]).T")
+    ws = make_ws({"dla.py": source})
+    result = check_workspace("lesson27", ws, exercises=("dla",))
+    attribution = next(c for c in result.cases if c.function == "component_logit_attribution")
+    assert not attribution.passed
+    assert ("Your component_logit_attribution went through your _final_ln, logit_diff_direction; logit_diff_direction "
+            "also fails its own cases (above): fix that first, this may then pass too.") in attribution.feedback
+
+
+def test_help_never_cuts_a_description(runner):
+    for args in (["--help"], ["export", "--help"]):
+        out = runner.invoke(cli, args)
+        commands = out.output.split("Commands:")[1].strip().splitlines()
+        assert commands and not any(line.rstrip().endswith("...") for line in commands), out.output
+
+
+def test_inspect_of_a_missing_model_suggests_inspect_embedded(runner, tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    out = runner.invoke(cli, ["models", "--inspect", "gpt2"])
+    assert out.exit_code == 2 and "--inspect embedded" in out.output and "--model" not in out.output
+
+
+def test_loading_the_model_in_jupyter_without_ipywidgets_prints_no_warning():
+    code = ("import sys, types\n"
+            "ip = types.ModuleType('IPython'); ip.get_ipython = lambda: object(); sys.modules['IPython'] = ip\n"
+            "sys.modules['ipykernel.zmqshell'] = types.ModuleType('ipykernel.zmqshell')  # what tqdm looks for\n"
+            "from mechgrade.models import load_model\nload_model('embedded')\n")
+    run = subprocess.run([sys.executable, "-W", "default", "-c", code], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert "IProgress" not in run.stderr and "Warning" not in run.stderr, run.stderr
+
+
+def test_a_numpy_return_suggests_torch_from_numpy():
+    import numpy as np
+
+    from mechgrade.engine.codec import EncodeError, encode
+
+    with pytest.raises(EncodeError, match=r"output is a numpy.ndarray; return torch.from_numpy\(x\) instead"):
+        encode(np.zeros(3))
+    with pytest.raises(EncodeError, match=r"output\[0\] is a numpy.float32; return float\(x\)"):
+        encode((np.float32(1.0),))
+
+
+def test_an_empty_workspace_reports_missing_modules_without_waiting_for_the_worker(runner, tmp_path, monkeypatch):
+    from mechgrade.engine.runner import StudentWorker
+
+    def never(self):
+        raise AssertionError("waited for the worker to boot")
+
+    monkeypatch.setattr(StudentWorker, "_wait_ready", never)
+    (tmp_path / "empty").mkdir()
+    result = check_workspace("lesson27", tmp_path / "empty")
+    assert len(result.cases) == 30 and all(c.status == "failed" for c in result.cases)
+    assert all(c.feedback.startswith(f"{c.exercise}.py is missing from the workspace") for c in result.cases)

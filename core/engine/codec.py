@@ -44,6 +44,9 @@ def encode(value: Any, tensors: dict[str, torch.Tensor] | None = None, path: str
         items = [[k, encode(v, tensors, f"{path}[{k!r}]")[0]] for k, v in value.items()]
         return {"t": "dict", "items": items}, tensors
     mod = getattr(kind, "__module__", "")
+    if mod == "numpy" or mod.startswith("numpy."):
+        convert = "torch.from_numpy(x)" if kind.__name__ == "ndarray" else "float(x) (or int(x))"
+        raise EncodeError(f"{path} is a numpy.{kind.__qualname__}; return {convert} instead: the grader compares torch tensors and Python numbers")
     raise EncodeError(f"{path} is a {mod + '.' if mod not in ('builtins', '') else ''}{kind.__qualname__}, not plain data (a torch.Tensor, float, int, str, list, tuple or dict)")
 
 

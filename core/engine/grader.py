@@ -19,6 +19,7 @@ from mechgrade.engine.compare import compare, structural_hint
 from mechgrade.engine.key import AnswerKey
 from mechgrade.engine.mutants import load_catalogue
 from mechgrade.engine.runner import Outcome, StudentWorker
+from mechgrade.errors import MechgradeError, WorkerUnavailable
 from mechgrade.spec import Case, Exercise, Function, Lesson, load_lesson
 
 
@@ -64,6 +65,8 @@ class Grader:
         self.mem_mb, self.zygote, self.worker_user = mem_mb, zygote, worker_user
         self.from_cell = from_cell  # graded from a notebook's check() cell: feedback points there
         self.deadline = None if deadline is None else time.monotonic() + (deadline - time.time())
+        self.start_error: WorkerUnavailable | None = None
+        self.failed: set[str] = set()  # functions with a failed case so far in this run
         self.hints = {m.name: m.hint for m in load_catalogue(lesson.id).mutants}
 
     @cached_property
@@ -80,6 +83,9 @@ class Grader:
         the student's code printed during the call (print-debugging works; nothing is parsed)."""
         number = [e.id for e in self.lesson.exercises].index(exercise.id) + 1
         last = getattr(self, "last", None)
+        self.failed.add(function.name)
+        if last is not None and last.called:
+            message = f"{message}\n{self.through(function.name, last.called)}"
         printed = last.stdout.strip() if last is not None else ""
         inputs, rerun = None, None
         if case.visibility == "public" and (last is None or last.failure not in NO_RERUN):
@@ -93,6 +99,16 @@ class Grader:
                                              printed=printed[:PRINTED_CHARS] + ("..." if len(printed) > PRINTED_CHARS else ""),
                                              where=self.where(exercise), inputs=inputs, rerun=rerun)
         return CaseFailed(text.strip(), hint)
+
+    def through(self, function: str, called: list[str]) -> str:
+        """Which of the student's own functions the call went through, and which of those fail
+        their own cases: a wrong helper makes its callers fail too."""
+        names = ", ".join(called)
+        failing = [n for n in called if n in self.failed and n != function]
+        if failing:
+            return (f"Your {function} went through your {names}; {', '.join(failing)} also fails its own cases "
+                    "(above): fix that first, this may then pass too.")
+        return f"Your {function} went through your {names}."
 
     def where(self, exercise: Exercise) -> dict[str, str]:
         """Where the student reads the instructions and how they recheck one exercise: a folder
@@ -135,7 +151,15 @@ class Grader:
             self.key.release_model()
 
     def run(self, exercise: Exercise, function: Function, case: Case) -> Outcome:
-        return self.worker.call(exercise.id, function.name, function.builder, case.params, function.timeout_s)
+        if self.start_error is not None:  # tried once: every other case fails at once, for the same reason
+            raise self.start_error
+        if self.workspace.is_dir() and not (self.workspace / f"{exercise.id}.py").is_file():  # said at once, without the worker
+            return Outcome(ok=False, failure="import_error", message=f"{exercise.id}.py is missing from the workspace {self.workspace}")
+        try:
+            return self.worker.call(exercise.id, function.name, function.builder, case.params, function.timeout_s)
+        except MechgradeError as err:  # the worker could not start (model, user, interpreter)
+            self.start_error = WorkerUnavailable(str(err))
+            raise self.start_error from None
 
     def check(self, exercise: Exercise, function: Function, case: Case) -> Any:
         """Return the student's output if it matches the key; raise ``CaseFailed`` otherwise."""

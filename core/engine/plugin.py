@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from mechgrade.engine.results import CaseResult, GradingResult
+from mechgrade.engine.results import NOT_GRADED, CaseResult, GradingResult
 
 RESULTS = pytest.StashKey[GradingResult]()
 GRADERS = pytest.StashKey[dict]()
@@ -59,7 +59,9 @@ def _grader(config: pytest.Config, lesson_id: str):
         from mechgrade.spec import load_lesson
 
         path = Path(config.getoption("mechgrade_path") or f"./{lesson_id}")
-        model = spec_from_env(config.getoption("mechgrade_model"))
+        from mechgrade.models.spec import portable_spec
+
+        model = portable_spec(spec_from_env(config.getoption("mechgrade_model")))
         zygote = next((p.mechgrade_zygote for p in config.pluginmanager.get_plugins() if hasattr(p, "mechgrade_zygote")), None)
         graders[lesson_id] = Grader(load_lesson(lesson_id), path, model, mem_mb=config.getoption("mechgrade_mem_mb"), zygote=zygote,
                                     worker_user=config.getoption("mechgrade_worker_user"), from_cell=config.getoption("mechgrade_from_cell"),
@@ -98,6 +100,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
         return
     if report.when == "call" or (report.when == "setup" and report.failed):
         from mechgrade.engine.grader import CaseFailed
+        from mechgrade.errors import WorkerUnavailable
 
         _, exercise, function, case = info
         feedback, hint, status = "", None, "passed"
@@ -105,6 +108,9 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
             err = call.excinfo.value if call.excinfo else None
             if isinstance(err, CaseFailed):
                 feedback, hint, status = err.feedback, err.hint, "failed"
+            elif isinstance(err, WorkerUnavailable):  # said once, at the top; no case could run
+                item.config.stash[RESULTS].notice = str(err)
+                status, feedback = "error", NOT_GRADED
             else:
                 status = "error"
                 feedback = f"The grader itself failed on this case (not your fault; tell your instructor): {call.excinfo.exconly() if call.excinfo else report.longreprtext}"

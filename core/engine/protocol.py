@@ -38,6 +38,7 @@ class CallReport(BaseModel):
     hooks_left: int = 0
     model_modified: bool = False
     seconds: float = 0.0
+    called: list[str] = []  # the student's other functions this call went through (first few, in call order)
 
 
 class CallResponse(CallReport):

@@ -15,6 +15,10 @@ def bounded(text: str | None, limit: int = MAX_TEXT) -> str | None:
     if text is None or len(text) <= limit:
         return text
     return text[:limit] + f"... [{len(text) - limit} more characters cut]"
+
+
+# A case's feedback when the worker never started: the reason is the run's ``notice``, said once.
+NOT_GRADED = "Not graded: the grading worker could not start (the reason is at the top)."
 GradescopeVisibility = Literal["visible", "hidden", "after_due_date", "after_published"]
 
 
@@ -70,7 +74,9 @@ class GradingResult(BaseModel):
     cases: list[CaseResult] = Field(default_factory=list)
     execution_time: float = 0.0
     sandbox: str = Field("", description="Where the student's code ran (mechgrade.sandbox): e.g. 'namespaces (bubblewrap)'.")
-    notices: list[str] = Field(default_factory=list, description="One-line notices for whoever ran the check.")
+    notice: str = Field("", description="One sentence about the whole run (e.g. the worker could not start), shown at the top.")
+    notices: list[str] = Field(default_factory=list, description="Warnings for whoever ran the check, after the total "
+                               "(e.g. a cached answer key that was tampered with and recomputed).")
 
     @computed_field
     @property
@@ -108,7 +114,7 @@ class GradingResult(BaseModel):
         return {
             "score": self.score,
             "execution_time": round(self.execution_time, 3),
-            "output": f"{self.lesson} on model '{self.model}': {self.score:g} / {self.max_score:g} points.",
+            "output": (f"{self.notice}\n" if self.notice else "") + f"{self.lesson} on model '{self.model}': {self.score:g} / {self.max_score:g} points.",
             "visibility": "visible",
             "tests": tests,
         }

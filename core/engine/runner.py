@@ -341,7 +341,8 @@ class StudentWorker:
             except Exception:  # malformed blob: whatever was sent, it is not a valid answer
                 return Outcome(ok=False, failure="bad_output", message=f"{function}'s output could not be decoded")
         return Outcome(ok=header.ok, value=value, failure=header.failure, message=header.message, stdout=header.stdout,
-                       hooks_left=header.hooks_left, model_modified=header.model_modified, seconds=header.seconds)
+                       hooks_left=header.hooks_left, model_modified=header.model_modified, seconds=header.seconds,
+                       called=header.called)
 
     def _restart(self) -> None:
         self.stop()

@@ -17,7 +17,7 @@ import pytest
 from mechgrade.engine.plugin import RESULTS
 from mechgrade.engine.results import GradingResult
 from mechgrade.errors import MechgradeError
-from mechgrade.models.spec import resolve, spec_from_env
+from mechgrade.models.spec import portable_spec, resolve, spec_from_env
 from mechgrade.spec import load_lesson, require_reference
 
 Progress = Callable[[str, int, int], None]  # (what, done, total)
@@ -85,7 +85,7 @@ def check_workspace(lesson_id: str, path: Path, *, model: str | None = None, exe
         from mechgrade.workspace import missing_workspace
 
         raise missing_workspace(lesson_id, path)
-    model = spec_from_env(model)
+    model = portable_spec(spec_from_env(model))  # a relative directory means nothing in the worker's folder
     resolve(model)  # fail early, in one sentence, if the weights are not here
     graders = Path(importlib.import_module("mechgrade.graders").__file__).parent
     # Confined to our own rootdir and config, with no conftest.py at all: whatever folder this

@@ -31,6 +31,7 @@ from pathlib import Path
 
 MAX_STDOUT = 2000
 CHECKSUM_STRIDE = 61
+MAX_CALLED = 5  # of the student's own functions one call went through, named in feedback
 
 
 def _vm_bytes() -> int:
@@ -178,6 +179,28 @@ class Worker:
             modified = True
         return modified
 
+    @contextlib.contextmanager
+    def _calls(self, function: str, out: dict):
+        """Record in ``out["called"]`` which of the student's own functions (other than
+        ``function``) the call went through, so that a follow-on failure can name them."""
+        files = set(self.notebook._files) if self.notebook is not None else \
+            {getattr(m, "__file__", None) for m in self.modules.values()} - {None}
+        called: list[str] = []
+
+        def profile(frame, event, arg):
+            if event == "call" and frame.f_code.co_filename in files:
+                name = frame.f_code.co_name
+                if name != function and not name.startswith("<") and name not in called and len(called) < MAX_CALLED:
+                    called.append(name)
+
+        previous = sys.getprofile()
+        sys.setprofile(profile)
+        try:
+            yield
+        finally:
+            sys.setprofile(previous)
+            out["called"] = called
+
     def import_only(self, req: dict) -> tuple[dict, bytes]:
         """Import the module and answer. Its errors (and any hooks or model changes made at
         module level) are reported, in the usual words, by the call that follows."""
@@ -226,7 +249,8 @@ class Worker:
                     out.update(failure="signature", message=f"{req['function']}{inspect.signature(fn)} cannot be called with ({', '.join(kwargs)}): {err}")
                     return out, blob
                 stage = "call"
-                with contextlib.redirect_stdout(captured), contextlib.redirect_stderr(captured), time_limit(req.get("timeout_s", 0)):
+                with contextlib.redirect_stdout(captured), contextlib.redirect_stderr(captured), time_limit(req.get("timeout_s", 0)), \
+                        self._calls(req["function"], out):
                     try:
                         value = fn(**kwargs)
                     finally:
@@ -244,7 +268,8 @@ class Worker:
                 where = self.notebook.where(err) if self.notebook else _where(err, self.workspace)
                 kind = "import_error" if stage == "import" else "exception"
                 what = f"{req['module']}.py failed to import" if stage == "import" else f"{req['function']} raised"
-                out.update(failure=kind, message=f"{what}: {type(err).__name__}: {err}" + (f" ({where})" if where else ""))
+                text = err.msg if isinstance(err, SyntaxError) and where else err  # str(SyntaxError) names the place too
+                out.update(failure=kind, message=f"{what}: {type(err).__name__}: {text}" + (f" ({where})" if where else ""))
                 return out, blob
             try:
                 tree, tensors = encode(value)

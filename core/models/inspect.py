@@ -8,7 +8,7 @@ import json
 import torch
 
 from mechgrade.models.loader import load_model
-from mechgrade.models.spec import resolve
+from mechgrade.models.spec import provenance, resolve
 
 SEQ_LENS = (8, 16, 32, 64)
 
@@ -54,7 +54,7 @@ def describe(spec: str) -> str:
     cfg = model.cfg
     n_params = sum(p.numel() for p in model.parameters())
     lines = [
-        f"model: {spec} ({source.kind}) from {source.directory or source.repo_id}",
+        f"model: {provenance(spec, source)} from {source.directory or source.repo_id}",
         f"architecture: {cfg.n_layers} layers, {cfg.n_heads} heads of d_head {cfg.d_head}, d_model {cfg.d_model}, "
         f"d_mlp {cfg.d_mlp}, d_vocab {cfg.d_vocab}, n_ctx {cfg.n_ctx}, {n_params / 1e6:.2f}M parameters (as booted)",
     ]

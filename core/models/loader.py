@@ -26,10 +26,12 @@ def _quiet_hf() -> None:
 
 def boot(source: ModelSource):
     """Boot ``source`` fresh (uncached): CPU, float32, eval mode, compatibility mode."""
-    import torch
-    from transformer_lens.model_bridge import TransformerBridge
+    with warnings.catch_warnings():  # importing them in Jupyter without ipywidgets warns "IProgress not found"
+        warnings.simplefilter("ignore")
+        import torch
+        from transformer_lens.model_bridge import TransformerBridge
 
-    _quiet_hf()
+        _quiet_hf()
     target = str(source.directory) if source.directory is not None else source.repo_id
     try:
         with warnings.catch_warnings():

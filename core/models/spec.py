@@ -80,6 +80,9 @@ def resolve(spec: str | None = None, *, allow_download: bool = True) -> ModelSou
         return ModelSource(spec=spec, kind="embedded", directory=EMBEDDED_DIR)
     path = Path(spec).expanduser()
     if path.exists() or spec.startswith((".", "/", "~")):
+        if not path.exists():
+            raise ModelUnavailable(f"The model directory '{spec}' does not exist (resolved to {path.absolute()}); "
+                                   f"give the path of a saved Hugging Face model, or --model {EMBEDDED}.")
         if not (path / "config.json").is_file():
             raise ModelUnavailable(
                 f"'{spec}' is not a Hugging Face model directory (no config.json there); "
@@ -96,6 +99,21 @@ def resolve(spec: str | None = None, *, allow_download: bool = True) -> ModelSou
         f"The weights of '{spec}' are not in the Hugging Face cache ({hf_cache_dir()}) and huggingface.co "
         f"cannot be reached: run once with network access to cache them, or use --model {EMBEDDED}."
     )
+
+
+def provenance(spec: str, source: ModelSource) -> str:
+    """'embedded (shipped with mechgrade)', 'gpt2 (Hugging Face openai-community/gpt2)', 'DIR (local directory)'."""
+    kind = {"embedded": "shipped with mechgrade", "path": "local directory"}.get(source.kind, f"Hugging Face {source.repo_id}")
+    return f"{spec} ({kind})"
+
+
+def portable_spec(spec: str) -> str:
+    """``spec`` as a process started in another folder reads it: a local directory becomes its
+    absolute path (the student worker runs in its own scratch folder); other specs are unchanged."""
+    path = Path(spec).expanduser()
+    if spec != EMBEDDED and path.exists():
+        return str(path.resolve())
+    return spec
 
 
 class Availability(BaseModel):

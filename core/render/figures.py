@@ -41,6 +41,7 @@ class Figure:
     panels: list[Markup] = field(default_factory=list)
     caption: str = ""
     differs: bool = False  # True when a panel shows the student's difference from the key
+    yours: bool = False  # True when a panel draws the student's output
 
 
 def describe(value: Any) -> str:
@@ -86,6 +87,7 @@ def matrix_figure(title: str, expected: np.ndarray, got: np.ndarray | None, dims
     fig = Figure(title, [heatmap(expected, rows=rows, cols=cols, title="expected", diverging=diverging, vmin=lo, vmax=hi, **axes)],
                  caption)
     if _same(got, expected):
+        fig.yours = True
         fig.panels.append(heatmap(got, rows=rows, cols=cols, title="yours", diverging=diverging, vmin=lo, vmax=hi, **axes))
         diff = got - expected
         if not within(got, expected, atol, rtol):
@@ -99,6 +101,7 @@ def bar_figure(title: str, labels: list[str], expected: np.ndarray, got: np.ndar
     series = {"expected": list(expected.ravel())}
     fig = Figure(title, caption=caption)
     if _same(got, expected):
+        fig.yours = True
         series["yours"] = list(got.ravel())
         if not within(got, expected, atol, rtol):
             series["yours - expected"] = list((got - expected).ravel())
@@ -121,8 +124,7 @@ def token_table(title: str, expected: torch.Tensor, got: Any) -> Figure:
             else:
                 row.append(f'<td title="position {p}">{e}</td>')
         cells.append(f"<tr><th>batch {b}</th>{''.join(row)}</tr>")
-    note = "" if comparable or got is None else f'<p class="note">Yours is {escape(describe(got))}; expected {escape(describe(expected))}.</p>'
-    return Figure(title, [Markup(f'<table class="tokens">{"".join(cells)}</table>{note}')], differs=differs)
+    return Figure(title, [Markup(f'<table class="tokens">{"".join(cells)}</table>')], differs=differs, yours=comparable)
 
 
 def dict_table(title: str, expected: dict, got: Any, *, atol: float = 0.0, rtol: float = 0.0) -> Figure:
@@ -140,7 +142,7 @@ def dict_table(title: str, expected: dict, got: Any, *, atol: float = 0.0, rtol:
         rows.append(f'<tr class="{"" if ok else "bad"}"><td><code>{escape(name)}</code></td><td>{list(e.shape) if ea is not None else "?"}</td>'
                     f"<td>{escape(status)}</td></tr>")
     head = "<tr><th>hook name</th><th>expected shape</th><th>largest |yours - expected|</th></tr>"
-    return Figure(title, [Markup(f'<table class="acts">{head}{"".join(rows)}</table>')], differs=differs)
+    return Figure(title, [Markup(f'<table class="acts">{head}{"".join(rows)}</table>')], differs=differs, yours=isinstance(got, dict))
 
 
 def figures(function: str, expected: Any, got: Any, dims: Any, labels: list[str] | None = None,
@@ -150,9 +152,12 @@ def figures(function: str, expected: Any, got: Any, dims: Any, labels: list[str]
     output); ``labels``: names for a tuple output's items; ``atol``, ``rtol``: the function's
     grading tolerance (what counts as "differs")."""
     try:
-        return _figures(function, expected, got, dims, labels, (atol, rtol))
+        figs = _figures(function, expected, got, dims, labels, (atol, rtol))
     except Exception as err:  # a picture is a courtesy: it must never cost the report
         return [Figure(function, [Markup(f'<p class="note">No picture for this output ({escape(type(err).__name__)}).</p>')])]
+    if figs and not any(f.yours for f in figs):  # nothing of yours drawn: say why, once, whatever the output's kind
+        figs[0].panels.append(Markup(f'<p class="note">Yours is {escape(describe(got))}: nothing to draw beside the expected output.</p>'))
+    return figs
 
 
 def _figures(title: str, expected: Any, got: Any, dims: Any, labels: list[str] | None, tol: tuple[float, float]) -> list[Figure]:
@@ -198,6 +203,12 @@ def _figures(title: str, expected: Any, got: Any, dims: Any, labels: list[str] |
         fig = matrix_figure(title, e, g, dims, atol=atol, rtol=rtol)
     else:
         return []
-    if g is None:
-        fig.panels.append(Markup(f'<p class="note">Yours is {escape(describe(got))}: nothing to draw beside the expected output.</p>'))
+    if g is None and e.ndim == 2 and isinstance(got, torch.Tensor) and tuple(got.shape) == e.shape[::-1] and dims:
+        # Transposed (the hint says so): drawn as returned, its axes named the other way round.
+        yours = _array(got)
+        if yours is not None:
+            fig.panels.append(heatmap(yours, rows=_labels(dims[1], e.shape[1]), cols=_labels(dims[0], e.shape[0]),
+                                      title=f"yours, as returned: [{dims[1]}, {dims[0]}]", xlabel=dims[0], ylabel=dims[1],
+                                      diverging=bool((yours < 0).any())))
+            fig.differs = fig.yours = True
     return [fig]

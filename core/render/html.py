@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+from markupsafe import Markup, escape
 
 from mechgrade.engine.results import CaseResult, GradingResult
 from mechgrade.engine.values import CaseValues
@@ -109,6 +110,33 @@ def _head_patterns(view: ModelView, expected, got, *, atol: float, rtol: float) 
     return [Figure("attention of the top head", panels, caption, differs=len(panels) > 1)]
 
 
+def _once(cases: list[CaseView]) -> None:
+    """Each distinct picture once per function: a panel (or a whole figure) that a later case
+    would draw again, the same to the byte (the top head's attention is drawn on one fixed
+    sequence), refers to the case that drew it first."""
+    seen: dict[str, str] = {}
+    for cv in cases:
+        for i, fig in enumerate(cv.figures):
+            panels = [str(p) for p in fig.panels]
+            repeated = [p in seen and "<svg" in p for p in panels]
+            if panels and all(repeated):
+                cv.figures[i] = Figure(fig.title, [Markup(f'<p class="note">The same as in {escape(seen[panels[0]])} above.</p>')])
+                continue
+            for j, p in enumerate(panels):
+                if repeated[j]:
+                    fig.panels[j] = Markup(f'<p class="note">The same map as in {escape(seen[p])} above.</p>')
+                else:
+                    seen.setdefault(p, cv.result.case)
+
+
+def codespans(text: str) -> Markup:
+    """Feedback text as HTML: `code` spans become <code>, everything else escaped."""
+    parts = str(text).split("`")
+    if len(parts) % 2 == 0:  # an unpaired backtick: leave the text as it is
+        return Markup(escape(text))
+    return Markup("".join(f"<code>{escape(p)}</code>" if i % 2 else str(escape(p)) for i, p in enumerate(parts)))
+
+
 def build(result: GradingResult, values: dict[str, CaseValues], *, view: ModelView | None = None,
           lesson: Lesson | None = None) -> list[ExerciseView]:
     from mechgrade.engine.grader import output_dims
@@ -143,6 +171,7 @@ def build(result: GradingResult, values: dict[str, CaseValues], *, view: ModelVi
                 cases.append(cv)
             if cases and not any(c.open for c in cases):
                 next((c for c in cases if c.shown), cases[0]).open = True  # one picture per function on a pass
+            _once(cases)
             functions.append(FunctionView(function.name, text.get("caption", ""), cases))
         s = summaries[exercise.id]
         out.append(ExerciseView(exercise.id, exercise.title, exercise.paper, s.score, s.max_score, functions))
@@ -154,6 +183,7 @@ def render(result: GradingResult, values: dict[str, CaseValues], *, view: ModelV
     lesson = load_lesson(result.lesson)
     env = Environment(loader=PackageLoader("mechgrade.render", "templates"), autoescape=select_autoescape(["j2", "html"]),
                       undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    env.filters["codespans"] = codespans
     from mechgrade.render.terminal import hidden_note
 
     return env.get_template("report.html.j2").render(

@@ -84,13 +84,13 @@ def model_view(spec: str, prompts: list[str]) -> ModelView:
     require_reference("lesson27", 'The report\'s "your model" section')  # head scores run the reference
     from mechgrade.models.inspect import head_scores
     from mechgrade.models.loader import load_model
-    from mechgrade.models.spec import resolve
+    from mechgrade.models.spec import provenance, resolve
     from mechgrade.reference.lesson27.induction import generate_repeated_tokens
 
     source = resolve(spec)
     model = load_model(spec)
     cfg = model.cfg
-    arch = (f"{spec} ({source.kind}): {cfg.n_layers} layers, {cfg.n_heads} heads of d_head {cfg.d_head}, "
+    arch = (f"{provenance(spec, source)}: {cfg.n_layers} layers, {cfg.n_heads} heads of d_head {cfg.d_head}, "
             f"d_model {cfg.d_model}, d_mlp {cfg.d_mlp}, d_vocab {cfg.d_vocab}, n_ctx {cfg.n_ctx}")
     prev, induction = head_scores(model, SEQ_LEN)
     view = ModelView(spec, arch, prev.numpy(), induction.numpy(), model=model)

@@ -138,8 +138,11 @@ def bars(labels: list[str], series: dict[str, list[float]], *, title: str = "", 
     left, top, plot_h = 56, 36 if title else 20, 160
     group = max(14.0, min(70.0, (width - left) / max(1, len(labels))))
     bar = group * 0.8 / len(names)
-    rotate = max((len(s) for s in labels), default=0) * 6.5 > group
-    label_h = 8 + (6.0 * max((len(s) for s in labels), default=0) if rotate else 12)
+    longest = max((len(s) for s in labels), default=0)
+    rotate = longest * 6.5 > group
+    label_h = 8 + (6.0 * longest if rotate else 12)
+    if rotate:  # a label rotated -45 degrees ends at its bar and reaches ~0.71 of its length to the left
+        left = max(left, math.ceil(0.71 * 6.5 * longest - group / 2) + 6)
     legend_w = sum(24 + 7 * len(n) for n in names)
     w, h = max(left + group * len(labels) + 10, left + legend_w), top + plot_h + label_h + 4
 

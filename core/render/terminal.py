@@ -6,12 +6,14 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from mechgrade.engine.results import GradingResult
+from mechgrade.engine.results import NOT_GRADED, GradingResult
 
 STATUS = {"passed": ("PASS", "green"), "failed": ("FAIL", "red"), "error": ("ERROR", "magenta")}
 
 
 def render(result: GradingResult, console: Console) -> None:
+    if result.notice:
+        console.print(Text(result.notice, style="bold magenta"))
     table = Table(title=f"{result.lesson} on model '{result.model}'", title_justify="left")
     table.add_column("exercise")
     table.add_column("function")
@@ -22,13 +24,15 @@ def render(result: GradingResult, console: Console) -> None:
         label, style = STATUS[c.status]
         table.add_row(c.exercise, c.function, c.case, f"{c.score:g}/{c.max_score:g}", Text(label, style=style))
     console.print(table)
-    # Cases of one function failing for the same reason are reported once.
-    groups: dict[tuple, list[str]] = {}
+    # Cases failing for the same reason are reported once: per function, or per module when the
+    # module's functions share it (a module that does not import).
+    groups: dict[tuple, dict[str, list[str]]] = {}
     for c in result.cases:
-        if not c.passed:
-            groups.setdefault((c.exercise, c.function, c.feedback, c.hint), []).append(c.case)
-    for (exercise, function, feedback, hint), labels in groups.items():
-        console.print(Text(f"✗ {exercise}.{function} [{', '.join(labels)}]", style="bold red"))
+        if not c.passed and c.feedback != NOT_GRADED:  # that reason is the notice above the table
+            groups.setdefault((c.exercise, c.feedback, c.hint), {}).setdefault(c.function, []).append(c.case)
+    for (exercise, feedback, hint), functions in groups.items():
+        which = ", ".join(f"{exercise}.{f} [{', '.join(labels)}]" for f, labels in functions.items())
+        console.print(Text(f"✗ {which}", style="bold red"))
         console.print(Text(f"  {feedback}"))
         if hint:
             console.print(Text(f"  Hint: {hint}", style="yellow"))
