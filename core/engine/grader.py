@@ -58,7 +58,8 @@ class Grader:
                  worker_user: str | None = None):
         self.lesson, self.workspace, self.model_spec = lesson, Path(workspace), model_spec
         self.mem_mb, self.zygote, self.worker_user = mem_mb, zygote, worker_user
-        self.hints = {m.name: m.hint for m in load_catalogue(lesson.id).mutants}
+        self.catalogue = load_catalogue(lesson.id)
+        self.hints = {m.name: m.hint for m in self.catalogue.mutants}
 
     @cached_property
     def feedback_template(self):
@@ -112,7 +113,7 @@ class Grader:
         outcome = self.last = self.run(exercise, function, case)
         where = (exercise, function, case)
         if not outcome.ok:
-            raise self.fail(*where, outcome.message)
+            raise self.fail(*where, outcome.message, self.catalogue.error_hint(outcome.message))
         expected = entry["expected"]
         dims = output_dims(self.lesson.id, exercise.id, function.name)
         verdict = compare(outcome.value, expected, atol=function.atol, rtol=function.rtol, dims=dims)
