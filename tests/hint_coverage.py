@@ -9,6 +9,8 @@ function's tolerance, and a failing case is diagnosed exactly as the grader does
 - hinted: some failing case gets a hint;
 - named: some hint contains one of the mistake's ``about`` words (it names the mistake).
 
+Figures are over caught mistakes; one marked ``equivalent`` cannot be caught, and says why.
+
     python tests/hint_coverage.py      # prints the table and the figures
 """
 
@@ -43,6 +45,7 @@ class Mistake(BaseModel):
     old: str
     new: str
     about: list[str]
+    equivalent: str = ""  # why this edit changes nothing on the lesson's models (so it cannot be caught)
 
 
 @dataclass
