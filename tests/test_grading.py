@@ -46,11 +46,11 @@ def test_results_json_is_gradescope_format(reference_result):
 
 def test_stubs_score_zero_everywhere(stub_ws):
     result = check_workspace("lesson27", stub_ws, hidden=True)
-    assert result.score == 0 and len(result.cases) == 45
+    assert result.score == 0 and len(result.cases) == 78
     assert all("is not implemented yet" in c.feedback for c in result.cases)
     # Rendered from the lesson's feedback template: where to read up, how to recheck.
     sae = next(c for c in result.cases if c.exercise == "sae")
-    assert 'section 6, "Sparse autoencoders", of your workspace README' in sae.feedback and "-e sae" in sae.feedback
+    assert 'section 8, "Sparse autoencoders", of your workspace README' in sae.feedback and "-e sae" in sae.feedback
 
 
 def test_exercise_selection_runs_only_that_exercise(reference_ws):
@@ -150,7 +150,7 @@ def test_plain_pytest_on_the_graders_grades_the_same_way(reference_ws, stub_ws, 
     import subprocess
     import sys
 
-    for ws, score in ((reference_ws, 10.0), (stub_ws, 0.0)):
+    for ws, score in ((reference_ws, 11.0), (stub_ws, 0.0)):
         out = tmp_path / f"{ws.name}.json"
         proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--pyargs", "mechgrade.graders.lesson27",
                                "--mechgrade-path", str(ws), "--mechgrade-exercise", "sae", "--mechgrade-results", str(out)],
@@ -158,4 +158,4 @@ def test_plain_pytest_on_the_graders_grades_the_same_way(reference_ws, stub_ws, 
         assert proc.returncode == (0 if score else 1), proc.stdout[-2000:]
         data = json.loads(out.read_text())
         jsonschema.validate(data, SCHEMA)
-        assert data["score"] == score and len(data["tests"]) == 6
+        assert data["score"] == score and len(data["tests"]) == 10
