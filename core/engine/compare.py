@@ -133,7 +133,11 @@ def structural_hint(got: Any, expected: Any, *, atol: float, rtol: float, dims: 
                 hint = structural_hint(g, e, atol=atol, rtol=rtol, dims=d)
                 return f"output[{i}]: {hint}" if hint else None
         return None
-    if isinstance(expected, dict) and isinstance(got, dict) and set(got) == set(expected):
+    if isinstance(expected, dict) and isinstance(got, dict) and set(got) != set(expected):
+        missing = [k for k in expected if k not in got]
+        return (f"Your dict lacks {len(missing)} of the {len(expected)} requested keys: return one entry per name you were given, "
+                "keyed by exactly that name." if missing else "Your dict has keys nobody asked for: return only the requested names.")
+    if isinstance(expected, dict) and isinstance(got, dict):
         for k, e in expected.items():
             if isinstance(e, torch.Tensor) and not compare(got[k], e, atol=atol, rtol=rtol).passed:
                 hint = structural_hint(got[k], e, atol=atol, rtol=rtol, dims=_activation_dims(str(k), e))
