@@ -58,7 +58,8 @@ def test_forward_and_loss_by_hand():
     assert float(loss) == pytest.approx((0.0 + 2 * 0.09 + 0.0) / 3)
 
 
-def test_train_toy_model_agrees_with_a_second_implementation():
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_train_toy_model_agrees_with_a_second_implementation(dtype):
     atol, rtol = tolerance("superposition.train_toy_model")
     gen = torch.Generator().manual_seed(0)
     W0, b0 = torch.randn(2, 5, generator=gen) * 0.5, torch.zeros(5)
@@ -71,15 +72,15 @@ def test_train_toy_model_agrees_with_a_second_implementation():
         Wt, bt = (p.detach().requires_grad_() for p in params)
         g = torch.Generator().manual_seed(2 + s)
         vals, coin = torch.rand(64, 5, generator=g), torch.rand(64, 5, generator=g)
-        x = vals * (coin < 0.1).float()
+        x = (vals * (coin < 0.1).float()).to(dtype)
         h = torch.einsum("bf,hf->bh", x, Wt)
         out = torch.clamp(torch.einsum("bh,hf->bf", h, Wt) + bt, min=0)
-        loss = torch.einsum("f,bf->", importance, (x - out) ** 2) / x.numel()
+        loss = torch.einsum("f,bf->", importance.to(dtype), (x - out) ** 2) / x.numel()
         return torch.autograd.grad(loss, [Wt, bt])
 
-    W2, b2 = adam([W0.clone(), b0.clone()], grads, 300, 1e-2)
-    torch.testing.assert_close(W, W2, atol=atol / 10, rtol=rtol / 10)
-    torch.testing.assert_close(b, b2, atol=atol / 10, rtol=rtol / 10)
+    W2, b2 = adam([W0.to(dtype), b0.to(dtype)], grads, 300, 1e-2)
+    torch.testing.assert_close(W.to(dtype), W2, atol=atol / 10, rtol=rtol / 10)
+    torch.testing.assert_close(b.to(dtype), b2, atol=atol / 10, rtol=rtol / 10)
 
 
 def test_toy_model_learns_the_pentagon_and_antipodal_pairs():
@@ -91,10 +92,13 @@ def test_toy_model_learns_the_pentagon_and_antipodal_pairs():
     assert dims[0] < 0.01 and ((dims[1:] - 0.5).abs() < 0.02).all()
 
 
-def sae_second_implementation(acts, d_sae, l1_coeff, steps, lr, seed):
+def sae_second_implementation(acts, d_sae, l1_coeff, steps, lr, seed, dtype=torch.float32):
+    """einsum, clamp and a hand-written Adam; in float64, it also shows that no ReLU sits so
+    close to its threshold that rounding (another CPU's) could flip it and change the result."""
     g = torch.Generator().manual_seed(seed)
     dec = torch.randn(d_sae, acts.shape[1], generator=g)
-    dec = dec / torch.linalg.vector_norm(dec, dim=1, keepdim=True)
+    dec = (dec / torch.linalg.vector_norm(dec, dim=1, keepdim=True)).to(dtype)
+    acts = acts.to(dtype)
 
     def grads(_, params):
         W_enc, b_enc, W_dec, b_dec = (p.detach().requires_grad_() for p in params)
@@ -103,26 +107,27 @@ def sae_second_implementation(acts, d_sae, l1_coeff, steps, lr, seed):
         loss = torch.einsum("bd,bd->", err, err) / len(acts) + l1_coeff * torch.einsum("bs,s->", f, torch.linalg.vector_norm(W_dec, dim=1)) / len(acts)
         return torch.autograd.grad(loss, [W_enc, b_enc, W_dec, b_dec])
 
-    return adam([dec.T.contiguous(), torch.zeros(d_sae), dec, acts.mean(0)], grads, steps, lr)
+    return adam([dec.T.contiguous(), torch.zeros(d_sae, dtype=dtype), dec, acts.mean(0)], grads, steps, lr)
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 @pytest.mark.parametrize("label", ["public 1", "public 2", "hidden 1"])
-def test_train_sae_agrees_with_a_second_implementation(model, label):
+def test_train_sae_agrees_with_a_second_implementation(model, label, dtype):
     atol, rtol = tolerance("sae.train_sae")
     _, function = load_lesson("lesson27").functions["sae.train_sae"]
     (case,) = [c for c in function.cases if c.label == label]
     kwargs = cases.sae_train_inputs(model, case.params)
     ours = sae.train_sae(**kwargs)
-    theirs = sae_second_implementation(kwargs["acts"], kwargs["d_sae"], kwargs["l1_coeff"], kwargs["steps"], kwargs["lr"], kwargs["seed"])
+    theirs = sae_second_implementation(kwargs["acts"], kwargs["d_sae"], kwargs["l1_coeff"], kwargs["steps"], kwargs["lr"], kwargs["seed"], dtype)
     for a, b in zip(ours, theirs):
-        torch.testing.assert_close(a, b, atol=atol / 10, rtol=rtol / 10)
+        torch.testing.assert_close(a.to(dtype), b, atol=atol / 10, rtol=rtol / 10)
 
 
 def sae_measurements(model, params) -> tuple[float, float, float]:
     """(mean L0, variance explained, max |r| with the repeat label) of the reference SAE
     trained on the public case's activations."""
     acts, labels = cases.sae_training_acts(model, params)
-    W_enc, b_enc, W_dec, b_dec = sae.train_sae(acts, params["d_sae"], params["l1_coeff"], steps=params["steps"])
+    W_enc, b_enc, W_dec, b_dec = sae.train_sae(acts, params["d_sae"], params["l1_coeff"], steps=params["steps"], lr=params["lr"])
     f = sae.sae_encode(acts, W_enc, b_enc, b_dec)
     x_hat = sae.sae_decode(f, W_dec, b_dec)
     l0 = float((f > 0).float().sum(-1).mean())

@@ -56,3 +56,9 @@ def test_scale_needs_more_than_one_number_and_tuples_are_searched():
     e = (torch.tensor([1.0, 2.0]), torch.tensor([[0.5, -1.0]]))
     got = (e[0].clone(), -e[1])
     assert hint(got, e).startswith("output[1]: ") and "opposite sign" in hint(got, e)
+
+
+def test_a_fixed_first_token_elsewhere():
+    half = torch.tensor([[3, 9, 4]])
+    expected = torch.cat([torch.tensor([[511]]), half, half], 1)
+    assert "Position 0 must hold the fixed first token (id 511" in hint(torch.cat([half, half, torch.tensor([[511]])], 1), expected)

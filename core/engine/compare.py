@@ -235,6 +235,10 @@ def _draw_hint(got: torch.Tensor, expected: torch.Tensor) -> str | None:
     within a row) is there, but the values are not: the random draw differs."""
     if got.shape != expected.shape or expected.dim() != 2 or torch.equal(got, expected) or expected.shape[1] < 2:
         return None
+    first = expected[:, :1]
+    if (expected[:, :1] == first[0]).all() and (got[:, 0] != first[0, 0]).all() and (got == first[0, 0]).any(dim=1).all():
+        return (f"Position 0 must hold the fixed first token (id {int(first[0, 0])}, e.g. BOS); yours has it elsewhere in each row. "
+                "Put it first, then the rest in the docstring's order.")
     constant = (expected == expected[:1]).all(dim=0) if expected.shape[0] > 1 else torch.zeros(expected.shape[1], dtype=torch.bool)
     if not torch.equal(got[:, constant], expected[:, constant]):
         return None

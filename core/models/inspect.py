@@ -92,7 +92,7 @@ def sae_summary(model) -> str:
     _, function = load_lesson("lesson27").functions["sae.train_sae"]
     p = function.cases[0].params
     acts, labels = sae_training_acts(model, p)
-    W_enc, b_enc, W_dec, b_dec = train_sae(acts, p["d_sae"], p["l1_coeff"], steps=p["steps"])
+    W_enc, b_enc, W_dec, b_dec = train_sae(acts, p["d_sae"], p["l1_coeff"], steps=p["steps"], lr=p["lr"])
     f = sae_encode(acts, W_enc, b_enc, b_dec)
     explained = 1 - float((acts - sae_decode(f, W_dec, b_dec)).pow(2).sum() / (acts - acts.mean(0)).pow(2).sum())
     r = feature_label_correlation(f, labels)
