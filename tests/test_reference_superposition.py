@@ -137,7 +137,7 @@ def sae_measurements(model, params) -> tuple[float, float, float]:
 
 
 def test_the_sae_finds_the_repeat_feature(model):
-    """The lesson's claim: trained without labels, the SAE is sparse (mean L0 <= 20 of 128),
+    """The lesson's claim: trained without labels, the SAE is sparse (mean L0 <= 20 of 64),
     reconstructs (>= 80% of variance) and has a feature that tracks "this token repeats an
     earlier one" (|r| >= 0.8)."""
     _, function = load_lesson("lesson27").functions["sae.train_sae"]

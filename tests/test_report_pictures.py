@@ -44,7 +44,7 @@ def test_sae_extra_reports_the_targets_and_the_label_bars(model):
     expected = sae.train_sae(**kwargs)
     (fig,) = report.sae_label_bars(model, p, expected, expected)
     assert "features vs the label" == fig.title and "this token repeats an earlier one" in fig.caption
-    assert "mean L0 7." in fig.caption and "best |r| 0.9" in fig.caption and "Yours:" in fig.caption
+    assert "mean L0 5." in fig.caption and "best |r| 0.9" in fig.caption and "Yours:" in fig.caption
     (alone,) = report.sae_label_bars(model, p, expected, None)
     assert "Yours:" not in alone.caption
 
