@@ -73,7 +73,20 @@ def test_catalogue_is_large_enough():
     assert len(MUTANTS) > 24 and min(by_module.values()) >= 4, by_module
 
 
-@pytest.mark.parametrize("mutant", [m for m in MUTANTS if m.name != "hooks-left-attached"], ids=lambda m: m.name)
+@pytest.mark.parametrize("mutant", [m for m in MUTANTS if m.error], ids=lambda m: m.name)
+def test_a_removed_api_is_recognised_by_its_error(mutant):
+    """Mutants that do not even import (TransformerLens 4.x removed the API) are recognised by
+    the worker's failure message, which the grader turns into the mutant's hint."""
+    from mechgrade.engine.mutants import mutant_module
+
+    with pytest.raises(Exception) as err:
+        mutant_module("lesson27", mutant)
+    message = f"{mutant.module}.py failed to import: {type(err.value).__name__}: {err.value}"
+    assert load_catalogue("lesson27").error_hint(message) == mutant.hint
+    assert load_catalogue("lesson27").error_hint("hooks.py failed to import: NameError: name 'x' is not defined") is None
+
+
+@pytest.mark.parametrize("mutant", [m for m in MUTANTS if m.name != "hooks-left-attached" and not m.error], ids=lambda m: m.name)
 def test_mutant_is_caught_and_its_hint_shown(mutant, lesson, key):
     """Each hint's detector, tested with the mutant that makes exactly that mistake."""
     grader = Grader(lesson, Path("."), "embedded")
