@@ -44,13 +44,14 @@ def test_models_inspect_embedded_prints_the_circuit(runner):
     assert "2 layers, 4 heads" in out.output and "previous-token head: L0H0" in out.output
     assert sum(line.startswith("seq_len") and "induction head L1H0" in line for line in out.output.splitlines()) == 4
     assert "zero-ablating the induction head L1H0 at seq_len 32" in out.output
+    assert "SAE on blocks.1.hook_resid_post" in out.output and "'repeats an earlier token' label at r = 0.9" in out.output
 
 
 def test_start_creates_refuses_and_keeps_work(runner, tmp_path):
     ws = tmp_path / "l27"
     out = runner.invoke(cli, ["start", "lesson27", str(ws)])
     assert out.exit_code == 0, out.output
-    assert {p.name for p in ws.iterdir()} == {"hooks.py", "induction.py", "patching.py", "dla.py", "probe.py", "sae.py", "README.md"}
+    assert {p.name for p in ws.iterdir()} == {"hooks.py", "induction.py", "circuits.py", "patching.py", "dla.py", "probe.py", "superposition.py", "sae.py", "README.md"}
     (ws / "sae.py").write_text("# my work\n")
     again = runner.invoke(cli, ["start", "lesson27", str(ws)])
     assert again.exit_code == 2 and "is not empty" in again.output and "Traceback" not in again.output
@@ -70,7 +71,7 @@ def test_start_solutions_writes_the_reference(runner, tmp_path):
 def test_check_exit_codes_and_json(runner, reference_ws, stub_ws, tmp_path):
     ok = runner.invoke(cli, ["check", "lesson27", "--path", str(reference_ws), "-e", "sae"])
     assert ok.exit_code == 0, ok.output
-    assert "Total: 10 / 10 points" in ok.output
+    assert "Total: 11 / 11 points" in ok.output
     bad = runner.invoke(cli, ["check", "lesson27", "--path", str(stub_ws), "-e", "sae", "--json"])
     assert bad.exit_code == 1
     data = json.loads(bad.stdout)

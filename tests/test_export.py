@@ -475,15 +475,15 @@ def test_student_bundle_installs_and_grades_public_cases_offline(starter, lesson
     assert "hidden" not in found["files"]["mechgrade/exercises/lesson27/lesson.toml"]
 
     stubs = mechgrade("check", "lesson27")  # the bundle's ready workspace
-    assert stubs.returncode == 1 and "0 / 77 points" in stubs.stdout, stubs.stdout + stubs.stderr
+    assert stubs.returncode == 1 and "0 / 74 points" in stubs.stdout, stubs.stdout + stubs.stderr
     started = mechgrade("start", "lesson27", "mine")
     assert started.returncode == 0, started.stderr
     for name, text in module_sources(lesson, solutions=True).items():
         (folder / "mine" / name).write_text(text)
     full = mechgrade("check", "lesson27", "--path", "mine")
-    assert full.returncode == 0 and "77 / 77 points" in full.stdout, full.stdout + full.stderr
+    assert full.returncode == 0 and "74 / 74 points" in full.stdout, full.stdout + full.stderr
     tiny = mechgrade("check", "lesson27", "--path", "mine", "--model", str(tiny_gpt2_dir))
-    assert tiny.returncode == 0 and "77 / 77 points" in tiny.stdout, tiny.stdout + tiny.stderr
+    assert tiny.returncode == 0 and "74 / 74 points" in tiny.stdout, tiny.stdout + tiny.stderr
     for args, needle in ((("start", "lesson27", "sol", "--solutions"), "--solutions needs the reference"),
                          (("validate", "lesson27"), "`mechgrade validate` needs the reference"),
                          (("check", "lesson27", "--hidden"), "--hidden needs the reference")):

@@ -62,11 +62,11 @@ def test_results_json_is_gradescope_format(reference_result):
 
 def test_stubs_score_zero_everywhere(stub_ws):
     result = check_workspace("lesson27", stub_ws, hidden=True)
-    assert result.score == 0 and len(result.cases) == 45
+    assert result.score == 0 and len(result.cases) == 78
     assert all("is not implemented yet" in c.feedback for c in result.cases)
     # Rendered from the lesson's feedback template: where to read up, how to recheck.
     sae = next(c for c in result.cases if c.exercise == "sae")
-    assert 'section 6, "Sparse autoencoders", of your workspace README' in sae.feedback and "-e sae" in sae.feedback
+    assert 'section 8, "Sparse autoencoders", of your workspace README' in sae.feedback and "-e sae" in sae.feedback
 
 
 def test_exercise_selection_runs_only_that_exercise(reference_ws):
@@ -89,7 +89,20 @@ def test_catalogue_is_large_enough():
     assert len(MUTANTS) > 24 and min(by_module.values()) >= 4, by_module
 
 
-@pytest.mark.parametrize("mutant", [m for m in MUTANTS if m.name != "hooks-left-attached"], ids=lambda m: m.name)
+@pytest.mark.parametrize("mutant", [m for m in MUTANTS if m.error], ids=lambda m: m.name)
+def test_a_removed_api_is_recognised_by_its_error(mutant):
+    """Mutants that do not even import (TransformerLens 4.x removed the API) are recognised by
+    the worker's failure message, which the grader turns into the mutant's hint."""
+    from mechgrade.engine.mutants import mutant_module
+
+    with pytest.raises(Exception) as err:
+        mutant_module("lesson27", mutant)
+    message = f"{mutant.module}.py failed to import: {type(err.value).__name__}: {err.value}"
+    assert load_catalogue("lesson27").error_hint(message) == mutant.hint
+    assert load_catalogue("lesson27").error_hint("hooks.py failed to import: NameError: name 'x' is not defined") is None
+
+
+@pytest.mark.parametrize("mutant", [m for m in MUTANTS if m.name != "hooks-left-attached" and not m.error], ids=lambda m: m.name)
 def test_mutant_is_caught_and_its_hint_shown(mutant, lesson, key):
     """Each hint's detector, tested with the mutant that makes exactly that mistake."""
     grader = Grader(lesson, Path("."), "embedded")
@@ -166,7 +179,7 @@ def test_plain_pytest_on_the_graders_grades_the_same_way(reference_ws, stub_ws, 
     import subprocess
     import sys
 
-    for ws, score in ((reference_ws, 10.0), (stub_ws, 0.0)):
+    for ws, score in ((reference_ws, 11.0), (stub_ws, 0.0)):
         out = tmp_path / f"{ws.name}.json"
         proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--pyargs", "mechgrade.graders.lesson27",
                                "--mechgrade-path", str(ws), "--mechgrade-exercise", "sae", "--mechgrade-results", str(out)],
@@ -174,4 +187,4 @@ def test_plain_pytest_on_the_graders_grades_the_same_way(reference_ws, stub_ws, 
         assert proc.returncode == (0 if score else 1), proc.stdout[-2000:]
         data = json.loads(out.read_text())
         jsonschema.validate(data, SCHEMA)
-        assert data["score"] == score and len(data["tests"]) == 6
+        assert data["score"] == score and len(data["tests"]) == 10

@@ -15,7 +15,7 @@ from chromium import Chromium, find_chromium
 from mechgrade.cli.main import cli
 from mechgrade.engine.mutants import load_catalogue, write_mutant_workspace
 
-EXERCISES = ["hooks", "induction", "patching", "dla", "probe", "sae"]
+EXERCISES = ["hooks", "induction", "circuits", "patching", "dla", "probe", "superposition", "sae"]
 MUTANT = "induction-off-by-one"  # induction_scores reads the diagonal one key too far left
 
 
@@ -164,8 +164,8 @@ def test_hidden_cases_show_status_but_never_values(reference_ws, tmp_path):
     run = CliRunner().invoke(cli, ["check", "lesson27", "--path", str(reference_ws), "-e", "sae", "--hidden", "--report", str(report)])
     assert run.exit_code == 0, run.output
     html = report.read_text()
-    cases = {number: html.split(f'data-case="{number}"')[1].split("</details>")[0] for number in ("6.1.1", "6.1.3", "6.3.3")}
-    assert "<svg" in cases["6.1.1"]
-    for number in ("6.1.3", "6.3.3"):  # hidden: sae_encode's and sae_loss's third cases
+    cases = {number: html.split(f'data-case="{number}"')[1].split("</details>")[0] for number in ("8.1.1", "8.1.3", "8.3.3")}
+    assert "<svg" in cases["8.1.1"]
+    for number in ("8.1.3", "8.3.3"):  # hidden: sae_encode's and sae_loss's third cases
         assert "PASS" in cases[number] and "Values of hidden cases are not shown." in cases[number]
         assert "<svg" not in cases[number] and "<table" not in cases[number]

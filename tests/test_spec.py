@@ -18,7 +18,7 @@ def test_points_sum_to_100(lesson):
 
 
 def test_every_function_has_public_and_hidden_cases_and_a_builder(lesson):
-    assert [e.id for e in lesson.exercises] == ["hooks", "induction", "patching", "dla", "probe", "sae"]
+    assert [e.id for e in lesson.exercises] == ["hooks", "induction", "circuits", "patching", "dla", "probe", "superposition", "sae"]
     for exercise in lesson.exercises:
         for function in exercise.functions:
             kinds = {c.visibility for c in function.cases}

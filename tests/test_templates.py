@@ -12,7 +12,7 @@ import pytest
 
 from mechgrade.workspace import render_instructions
 
-MODULES = ["hooks", "induction", "patching", "dla", "probe", "sae"]
+MODULES = ["hooks", "induction", "circuits", "patching", "dla", "probe", "superposition", "sae"]
 
 
 def public_functions(package: str, module: str) -> dict:
@@ -40,7 +40,8 @@ def test_stub_bodies_only_raise_not_implemented(module):
 
 def test_return_annotations_use_transformerlens_dimension_names():
     allowed = {"batch", "pos", "layer", "head", "head_index", "d_model", "d_vocab", "d_sae", "component", "n",
-               "1+2*seq_len", "query_pos", "key_pos", "d_head"}
+               "1+2*seq_len", "query_pos", "key_pos", "d_head",
+               "head_from", "head_to", "feature", "d_hidden"}  # the last four: circuits' and toy models' own axes
     for module in MODULES:
         for name, fn in public_functions("reference", module).items():
             text = str(inspect.signature(fn))

@@ -67,7 +67,8 @@ class Grader:
         self.deadline = None if deadline is None else time.monotonic() + (deadline - time.time())
         self.start_error: WorkerUnavailable | None = None
         self.failed: set[str] = set()  # functions with a failed case so far in this run
-        self.hints = {m.name: m.hint for m in load_catalogue(lesson.id).mutants}
+        self.catalogue = load_catalogue(lesson.id)
+        self.hints = {m.name: m.hint for m in self.catalogue.mutants}
 
     @cached_property
     def feedback_template(self):
@@ -167,7 +168,7 @@ class Grader:
         outcome = self.last = self.run(exercise, function, case)
         where = (exercise, function, case)
         if not outcome.ok:
-            raise self.fail(*where, outcome.message)
+            raise self.fail(*where, outcome.message, self.catalogue.error_hint(outcome.message))
         expected = entry["expected"]
         dims = output_dims(self.lesson.id, exercise.id, function.name)
         verdict = compare(outcome.value, expected, atol=function.atol, rtol=function.rtol, dims=dims)

@@ -33,6 +33,8 @@ class Mutant(BaseModel):
     old: str = Field("", description="Reference snippet; blank in student bundles, which keep only the hints.")
     new: str = ""
     hint: str = Field(description="What the engine says when a submission's output matches this mutant's.")
+    error: str = Field("", description="For a mistake that makes the call fail (an import removed in TransformerLens 4.x): "
+                                       "a substring of the failure message that recognises it; the hint is shown then.")
 
 
 class MutantCatalogue(BaseModel):
@@ -41,6 +43,10 @@ class MutantCatalogue(BaseModel):
 
     def for_function(self, module: str, function: str) -> list[Mutant]:
         return [m for m in self.mutants if m.module == module and function in m.functions]
+
+    def error_hint(self, message: str) -> str | None:
+        """The hint of the first mutant recognised by its failure message, if any."""
+        return next((m.hint for m in self.mutants if m.error and m.error in message), None)
 
 
 @cache

@@ -78,4 +78,25 @@ def describe(spec: str) -> str:
         _, ablated = half_losses(model, 32, ablate=head)
         lines.append(f"zero-ablating the {name} head L{head[0]}H{head[1]} at seq_len 32: repeated-half loss "
                      f"{second:.2f} -> {ablated:.2f} ({(ablated - second) / (first - second):.0%} of the gap to the first half)")
+    lines.append(sae_summary(model))
     return "\n".join(lines)
+
+
+def sae_summary(model) -> str:
+    """The lesson's SAE training case (sae.train_sae, public 1) trained with the reference:
+    sparsity, reconstruction, and the feature that tracks the probe's label."""
+    from mechgrade.exercises.lesson27.cases import SAE_HOOK, sae_training_acts
+    from mechgrade.reference.lesson27.sae import feature_label_correlation, sae_decode, sae_encode, train_sae
+    from mechgrade.spec import load_lesson
+
+    _, function = load_lesson("lesson27").functions["sae.train_sae"]
+    p = function.cases[0].params
+    acts, labels = sae_training_acts(model, p)
+    W_enc, b_enc, W_dec, b_dec = train_sae(acts, p["d_sae"], p["l1_coeff"], steps=p["steps"], lr=p["lr"])
+    f = sae_encode(acts, W_enc, b_enc, b_dec)
+    explained = 1 - float((acts - sae_decode(f, W_dec, b_dec)).pow(2).sum() / (acts - acts.mean(0)).pow(2).sum())
+    r = feature_label_correlation(f, labels)
+    best = int(r.abs().argmax())
+    return (f"SAE on blocks.{p['layer']}.{SAE_HOOK} (the lesson's training case): mean L0 {float((f > 0).float().sum(-1).mean()):.1f} "
+            f"of {p['d_sae']} features, {explained:.1%} of variance explained; feature {best} tracks the probe's "
+            f"'repeats an earlier token' label at r = {float(r[best]):.2f}")

@@ -194,5 +194,137 @@ def sae_loss_inputs(model, p):
     return {**_sae_params(model, p), "l1_coeff": p["l1_coeff"]}
 
 
+# --- circuits ----------------------------------------------------------------------------
+@builder
+def ablation_tokens(model, p):
+    return {"model": model, "tokens": repeated_tokens(model, p["seq_len"], p["batch"], p["seed"])}
+
+
+@builder
+def composition_inputs(model, p):
+    """Two [d_model, d_model] matrices: random ones of rank ``rank``, or two heads' circuits."""
+    if "heads" in p:  # (layer, head) writing, (layer, head) reading with its keys
+        (la, ha), (lb, hb) = p["heads"]
+        return {"W_A": (model.W_V[la, ha] @ model.W_O[la, ha]).detach().clone(),
+                "W_B": (model.W_K[lb, hb] @ model.W_Q[lb, hb].T).detach().clone()}
+    gen = torch.Generator().manual_seed(p["seed"])
+    d, r = p["d_model"], p["rank"]
+    low_rank = lambda: torch.randn(d, r, generator=gen) @ torch.randn(r, d, generator=gen)  # noqa: E731
+    return {"W_A": low_rank(), "W_B": low_rank()}
+
+
+@builder
+def layer_pair(model, p):
+    return {"model": model, "layer_from": p["layer_from"], "layer_to": p["layer_to"]}
+
+
+@builder
+def copying_tokens(model, p):
+    """Token ids 0..n-1, or ``n`` distinct ids in a random order."""
+    if p.get("shuffled"):
+        ids = torch.randperm(model.cfg.d_vocab, generator=torch.Generator().manual_seed(p["seed"]))[: p["n"]]
+    else:
+        ids = torch.arange(p["n"])
+    return {"model": model, "tokens": ids}
+
+
+# --- superposition -----------------------------------------------------------------------
+def sparse_batch(batch: int, n: int, p: float, seed: int) -> Float[Tensor, "batch feature"]:
+    """The toy model's inputs (this file's own copy of the recipe; see ``repeated_tokens``)."""
+    gen = torch.Generator()
+    gen.manual_seed(seed)
+    size = torch.Size([batch, n])
+    magnitude, coin = torch.rand(size, generator=gen), torch.rand(size, generator=gen)
+    return torch.where(coin < p, magnitude, torch.zeros(()))
+
+
+def _toy_weights(p) -> tuple[Tensor, Tensor]:
+    gen = torch.Generator().manual_seed(p["seed"])
+    W = torch.randn(p["d_hidden"], p["n_features"], generator=gen) * p.get("init_scale", 0.5)
+    b = torch.randn(p["n_features"], generator=gen) * p.get("bias_scale", 0.0)
+    return W, b
+
+
+def _importance(p) -> Tensor:
+    return p.get("importance_decay", 1.0) ** torch.arange(p["n_features"], dtype=torch.float32)
+
+
+@builder
+def sparse_args(model, p):
+    return {"batch": p["batch"], "n_features": p["n_features"], "feature_probability": p["p"], "seed": p["seed"]}
+
+
+@builder
+def toy_forward_inputs(model, p):
+    W, b = _toy_weights(p)
+    return {"x": sparse_batch(p["batch"], p["n_features"], p["p"], p["seed"] + 100), "W": W, "b": b}
+
+
+@builder
+def toy_loss_inputs(model, p):
+    x = sparse_batch(p["batch"], p["n_features"], p["p"], p["seed"])
+    gen = torch.Generator().manual_seed(p["seed"] + 1)
+    x_hat = torch.relu(x + 0.3 * torch.randn(x.shape, generator=gen))
+    return {"x": x, "x_hat": x_hat, "importance": _importance(p)}
+
+
+@builder
+def toy_train_inputs(model, p):
+    W, b = _toy_weights(p)
+    return {"W": W, "b": b, "importance": _importance(p), "feature_probability": p["p"],
+            "steps": p["steps"], "lr": p.get("lr", 1e-2), "batch": p.get("batch", 256), "seed": p.get("train_seed", 0)}
+
+
+@builder
+def feature_weights(model, p):
+    W, _ = _toy_weights(p)
+    for i in p.get("dropped", []):
+        W[:, i] = 0.0
+    return {"W": W}
+
+
+# --- SAE training and features -----------------------------------------------------------
+SAE_HOOK = "hook_resid_post"
+
+
+def sae_training_acts(model, p) -> tuple[Float[Tensor, "batch d_model"], Int[Tensor, "batch"]]:
+    """Activations to train an SAE on, and the probe's "repeats an earlier token" label.
+
+    ``source = "probe"``: the probe exercise's balanced dataset at ``blocks.{layer}.hook_resid_post``,
+    divided by one number so that the mean squared distance from the mean activation is 1 (so
+    that ``l1_coeff`` means the same on any model). Otherwise: random Gaussian clusters.
+    """
+    if p.get("source") == "probe":
+        acts, labels = probe_dataset(model, n=p["n"], seed=p["seed"], layer=p["layer"], hook=SAE_HOOK)
+        spread = (acts - acts.mean(0)).pow(2).sum(-1).mean().sqrt()
+        return acts / spread, labels
+    gen = torch.Generator().manual_seed(p["seed"])
+    centres = torch.randn(p["clusters"], p["d_model"], generator=gen)
+    which = torch.randint(0, p["clusters"], (p["n"],), generator=gen)
+    acts = centres[which] * torch.rand(p["n"], 1, generator=gen) + 0.05 * torch.randn(p["n"], p["d_model"], generator=gen)
+    return acts, (which == 0).long()
+
+
+@builder
+def sae_train_inputs(model, p):
+    acts, _ = sae_training_acts(model, p)
+    return {"acts": acts, "d_sae": p["d_sae"], "l1_coeff": p["l1_coeff"], "steps": p["steps"], "lr": p.get("lr", 1e-3),
+            "seed": p.get("train_seed", 0)}
+
+
+@builder
+def feature_label_inputs(model, p):
+    """Non-negative, mostly-zero feature activations, some tied to the label, some dead."""
+    gen = torch.Generator().manual_seed(p["seed"])
+    labels = (torch.rand(p["batch"], generator=gen) < 0.4).long()
+    tie = torch.randn(p["d_sae"], generator=gen)
+    pre = torch.randn(p["batch"], p["d_sae"], generator=gen) + labels[:, None] * tie - 0.5
+    acts = torch.relu(pre)
+    acts[:, p.get("dead", [])] = 0.0
+    for i in p.get("constant", []):
+        acts[:, i] = 0.7
+    return {"feature_acts": acts, "labels": labels}
+
+
 def build(model, builder_name: str, params: dict[str, Any]) -> dict[str, Any]:
     return BUILDERS[builder_name](model, params)

@@ -1,1 +1,1 @@
-"""Lesson 27 stubs: each function raises NotImplementedError until you write it."""
+"""Lesson 27 reference solutions: one module per topic, same signatures as the stubs."""
