@@ -1,6 +1,6 @@
 """What does one hanging function cost a local `mechgrade check`? Now, and at an earlier commit.
 
-A workspace filled with the reference, except that sae_encode loops forever (3 cases, public and
+A workspace filled with the reference, except that sae_loss loops forever (3 cases, public and
 hidden, 20 s limit each): `mechgrade check lesson27 -e sae --hidden` is timed, minus the same
 check on the reference, so the figure is what the loop costs.
 
@@ -43,8 +43,10 @@ def package_at(rev: str, dest: Path) -> Path:
 
 def timed_check(ws: Path, env: dict) -> float:
     start = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "mechgrade.cli.main", "check", "lesson27", "--path", str(ws), "-e", "sae", "--hidden"],
-                   env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    done = subprocess.run([sys.executable, "-c", "from mechgrade.cli.main import main; main()", "check", "lesson27", "--path", str(ws),
+                           "-e", "sae", "--hidden"], env=env, capture_output=True, text=True)
+    if done.returncode not in (0, 1) or "Total:" not in done.stdout:
+        sys.exit(f"check failed ({done.returncode}): {done.stderr[-1000:]}")
     return time.perf_counter() - start
 
 
@@ -57,7 +59,7 @@ def main() -> None:
     subprocess.run(["mechgrade", "start", "lesson27", str(ref), "--solutions"], check=True, stdout=subprocess.DEVNULL)
     subprocess.run(["mechgrade", "start", "lesson27", str(hang), "--solutions"], check=True, stdout=subprocess.DEVNULL)
     text = (hang / "sae.py").read_text()
-    start = text.index("def sae_encode(")
+    start = text.index("def sae_loss(")
     body = text.index('"""', text.index('"""', start) + 3) + 3  # after the docstring
     (hang / "sae.py").write_text(text[:body] + "\n    while True:\n        pass\n" + text[body:])
     env = {**os.environ, "MECHGRADE_CACHE_DIR": str(tmp / "cache")}
@@ -65,7 +67,7 @@ def main() -> None:
     if args.before:
         sides[f"at {args.before}"] = {**env, "PYTHONPATH": str(package_at(args.before, tmp / "before"))}
     timed_check(ref, env)  # fills the key cache for the hidden cases
-    print("one endless loop in sae_encode (3 cases, 20 s limit each): `check -e sae --hidden`, minus the same check of the reference")
+    print("one endless loop in sae_loss (3 cases, 20 s limit each): `check -e sae --hidden`, minus the same check of the reference")
     for name, side_env in sides.items():
         base, hung = timed_check(ref, side_env), timed_check(hang, side_env)
         print(f"  {name:<14} hanging {hung:6.1f} s, reference {base:5.1f} s: the loop costs {hung - base:6.1f} s")

@@ -37,7 +37,7 @@ def limited(autograder):
         if cold:  # as in a fresh container: the cgroup pays for reading torch & co. again
             evict_page_cache(autograder.root / "runtime", autograder.root / "source")
         with Limits(mem_mb, cpus, pids=PIDS) as cgroup:
-            done = cgroup.run(autograder.command, env=autograder.env)
+            done = cgroup.run(autograder.command, env=autograder.env, cwd=autograder.root)  # not this repository: its pytest config
         assert done.returncode == 0, done.stderr[-2000:]
         return autograder.results(), done
 
