@@ -1,7 +1,8 @@
 """What does one hanging function cost a local `mechgrade check`? Now, and at an earlier commit.
 
-A workspace filled with the reference, except that sae_loss loops forever (3 cases, public and
-hidden, 20 s limit each): `mechgrade check lesson27 -e sae --hidden` is timed, minus the same
+A workspace filled with the reference, except that sae_encode loops forever (3 cases, public and
+hidden, 20 s limit each; the reference's sae_loss calls sae_encode, so it hangs too):
+`mechgrade check lesson27 -e sae --hidden` is timed, minus the same
 check on the reference, so the figure is what the loop costs.
 
 --before REV also times the grading side as it was at REV (git archive of REV laid out as the
@@ -59,7 +60,7 @@ def main() -> None:
     subprocess.run(["mechgrade", "start", "lesson27", str(ref), "--solutions"], check=True, stdout=subprocess.DEVNULL)
     subprocess.run(["mechgrade", "start", "lesson27", str(hang), "--solutions"], check=True, stdout=subprocess.DEVNULL)
     text = (hang / "sae.py").read_text()
-    start = text.index("def sae_loss(")
+    start = text.index("def sae_encode(")
     body = text.index('"""', text.index('"""', start) + 3) + 3  # after the docstring
     (hang / "sae.py").write_text(text[:body] + "\n    while True:\n        pass\n" + text[body:])
     env = {**os.environ, "MECHGRADE_CACHE_DIR": str(tmp / "cache")}
@@ -67,7 +68,8 @@ def main() -> None:
     if args.before:
         sides[f"at {args.before}"] = {**env, "PYTHONPATH": str(package_at(args.before, tmp / "before"))}
     timed_check(ref, env)  # fills the key cache for the hidden cases
-    print("one endless loop in sae_loss (3 cases, 20 s limit each): `check -e sae --hidden`, minus the same check of the reference")
+    print("one endless loop in sae_encode, which sae_loss calls (2 functions of 3 cases, 20 s limit each):")
+    print("`check -e sae --hidden`, minus the same check of the reference")
     for name, side_env in sides.items():
         base, hung = timed_check(ref, side_env), timed_check(hang, side_env)
         print(f"  {name:<14} hanging {hung:6.1f} s, reference {base:5.1f} s: the loop costs {hung - base:6.1f} s")
