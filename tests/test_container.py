@@ -10,6 +10,7 @@ worst cases share runs, and the deadline is exercised with a short --time-limit-
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from pathlib import Path
 
@@ -170,7 +171,7 @@ def test_every_function_looping_forever_is_cut_off_at_the_deadline(limited, shor
     kinds = Counter("timeout" if "did not return within" in t["output"] else "not run" if "not run: the time allowed" in t["output"]
                     else "stopped" if "still running when the time allowed" in t["output"] else t["output"][:80] for t in data["tests"])
     assert set(kinds) <= {"timeout", "not run", "stopped"}, kinds
-    assert kinds["timeout"] >= 2 and kinds["not run"] >= 1, kinds
+    assert kinds["timeout"] + kinds["stopped"] >= 1 and kinds["not run"] >= 1, kinds
 
 
 def test_a_notebook_cell_that_ignores_its_alarm_costs_one_boot(limited, short_limit):
@@ -180,3 +181,22 @@ def test_a_notebook_cell_that_ignores_its_alarm_costs_one_boot(limited, short_li
     assert run.seconds < short_limit - 20, run.seconds
     assert data["score"] == 0 and data["tests"]
     assert all("running the graded cells of work.ipynb" in t["output"] and "cell 3" in t["output"] for t in data["tests"]), data["tests"][0]["output"]
+
+
+def test_export_prints_the_memory_cpu_and_timeout_to_set(tmp_path):
+    import zipfile
+
+    from click.testing import CliRunner
+
+    from mechgrade.cli.main import cli
+
+    out = tmp_path / "a.zip"
+    result = CliRunner().invoke(cli, ["export", "gradescope", "lesson27", "-o", str(out), "--time-limit-min", "15"])
+    assert result.exit_code == 0, result.output
+    assert "memory 768 MB or more (student code then gets 100 MB)" in result.output
+    assert "CPU 0.5" in result.output and "timeout 15 min (grading stops at 840 s" in result.output
+    with zipfile.ZipFile(out) as zf:
+        assert json.loads(zf.read("autograder.json"))["time_limit_s"] == 900
+        assert "timeout --kill-after=5 875 " in zf.read("run_autograder").decode()
+    refused = CliRunner().invoke(cli, ["export", "gradescope", "lesson27", "-o", str(out), "--time-limit-min", "1"])
+    assert refused.exit_code == 2 and "time-limit-min" in refused.output
