@@ -99,3 +99,27 @@ def tiny_gpt2_dir(tmp_path_factory) -> Path:
 def copy_tree(src: Path, dst: Path) -> Path:
     shutil.copytree(src, dst)
     return dst
+
+
+# -- the exported Gradescope autograder: one zip and one setup.sh per session --------------------
+@pytest.fixture(scope="session")
+def autograder_zip(tmp_path_factory) -> Path:
+    from mechgrade.export.gradescope import export_gradescope
+
+    out = tmp_path_factory.mktemp("export") / "autograder.zip"
+    export_gradescope("lesson27", out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def autograder(autograder_zip):
+    """The zip unpacked into a root like /autograder and set up by its setup.sh (as root)."""
+    from gradescope_root import Autograder, make_root, setup, unpack
+
+    if os.geteuid() != 0:
+        pytest.skip("setup.sh creates a user and sets ownership: needs root, as on Gradescope")
+    root = make_root()
+    unpack(autograder_zip, root)
+    setup(root)
+    yield Autograder(root)
+    shutil.rmtree(root, ignore_errors=True)

@@ -112,12 +112,13 @@ class Limits:
                 (d / "pids.max").write_text(str(self.pids))
         return self
 
-    def run(self, cmd: list[str], *, env: dict | None = None, timeout: float = 1500) -> Run:
+    def run(self, cmd: list[str], *, env: dict | None = None, cwd: Path | None = None, timeout: float = 1500) -> Run:
         """Run ``cmd`` in the cgroup (it joins before exec) and wait; a hung command is killed."""
         procs = " ".join(str(d / "cgroup.procs") for d in dict.fromkeys(self.dirs.values()))
         wrapper = ["sh", "-c", f'for f in {procs}; do echo $$ > "$f"; done; exec "$@"', "sh", *cmd]
         start = time.perf_counter()
-        proc = subprocess.Popen(wrapper, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+        proc = subprocess.Popen(wrapper, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+                                cwd=cwd)
         anon = [0.0]
         sampler = threading.Thread(target=self._sample_anon, args=(proc, anon), daemon=True)
         sampler.start()

@@ -32,13 +32,8 @@ from mechgrade.export.student import export_student
 from mechgrade.spec import load_lesson
 from mechgrade.workspace import module_sources
 
-def script_env(root: Path, **extra: str) -> dict[str, str]:
-    """The environment Gradescope would give the scripts: none of this test run's model caches."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "MECHGRADE_"))}
-    return {**env, "MECHGRADE_AUTOGRADER_ROOT": str(root), **extra}
+from gradescope_root import SCHEMA, Autograder, live_processes, make_root, script_env, setup, unpack
 
-
-SCHEMA = json.loads((Path(__file__).parent / "data" / "gradescope_results.schema.json").read_text())
 USER = "mechgrade-student"
 as_root = pytest.mark.skipif(os.geteuid() != 0, reason="setup.sh creates a user and sets ownership: needs root, as on Gradescope")
 
@@ -85,82 +80,6 @@ def test_leak_check_finds_solution_text(lesson):
 
 
 # -- Gradescope ---------------------------------------------------------------------------
-class Autograder:
-    """A root laid out like /autograder, set up by the exported setup.sh."""
-
-    def __init__(self, root: Path):
-        self.root = root
-        self.env = script_env(root)
-
-    def run(self, files: dict[str, str], folder: str = "", *, cwd: Path | None = None, env: dict | None = None) -> dict:
-        """Replace the submission with ``files`` (under ``folder``), run run_autograder (from
-        ``cwd``, with ``env`` added), return results.json (validated against Gradescope's schema)."""
-        submission = self.root / "submission"
-        shutil.rmtree(submission, ignore_errors=True)
-        (submission / folder).mkdir(parents=True)
-        for name, text in files.items():
-            (submission / folder / name).write_text(text)
-        proc = subprocess.run(["bash", str(self.root / "source" / "run_autograder")], env={**self.env, **(env or {})},
-                              cwd=cwd, capture_output=True, text=True, timeout=1500)
-        assert proc.returncode == 0, proc.stderr[-2000:]
-        data = json.loads((self.root / "results" / "results.json").read_text())
-        jsonschema.validate(data, SCHEMA)
-        return data
-
-
-def live_processes(uid: int) -> list[int]:
-    """Processes of ``uid`` that can still run (a killed process whose new parent has not reaped
-    it yet stays in /proc as a zombie: it runs no code)."""
-    found = []
-    for entry in os.listdir("/proc"):
-        try:
-            status = dict(line.split(":", 1) for line in Path(f"/proc/{entry}/status").read_text().splitlines() if ":" in line)
-        except (OSError, ValueError):
-            continue
-        if status["Uid"].split()[0] == str(uid) and not status["State"].strip().startswith("Z"):
-            found.append(int(entry))
-    return found
-
-
-def make_root() -> Path:
-    root = Path(tempfile.mkdtemp(prefix="mechgrade-autograder-", dir="/tmp"))
-    root.chmod(0o755)  # the student user must traverse to runtime/, as on Gradescope
-    return root
-
-
-def unpack(zip_path: Path, root: Path) -> None:
-    (root / "source").mkdir()
-    (root / "submission").mkdir()
-    with zipfile.ZipFile(zip_path) as zf:
-        zf.extractall(root / "source")
-    for script in ("setup.sh", "run_autograder"):
-        (root / "source" / script).chmod(0o755)
-
-
-def setup(root: Path, steps: str | None = None) -> None:
-    env = script_env(root, **({"MECHGRADE_SETUP_STEPS": steps} if steps else {}))
-    proc = subprocess.run(["bash", str(root / "source" / "setup.sh")], env=env, capture_output=True, text=True, timeout=1200)
-    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
-
-
-@pytest.fixture(scope="session")
-def autograder_zip(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("export") / "autograder.zip"
-    export_gradescope("lesson27", out)
-    return out
-
-
-@pytest.fixture(scope="session")
-def autograder(autograder_zip):
-    if os.geteuid() != 0:
-        pytest.skip("setup.sh creates a user and sets ownership: needs root, as on Gradescope")
-    root = make_root()
-    unpack(autograder_zip, root)
-    setup(root)
-    yield Autograder(root)
-    shutil.rmtree(root, ignore_errors=True)
-
-
 def reference_files(lesson, **overrides: str) -> dict[str, str]:
     return {**module_sources(lesson, solutions=True), **overrides}
 

@@ -29,6 +29,7 @@ CONFIG = "autograder.json"
 # results.json at half a CPU. The shell's own `timeout` fires at KILL_S before it.
 RESERVE_S = 60
 KILL_S = 20
+MEASURED_CPUS = 0.5  # the reference fits every per-call limit at half a CPU (benchmarks/autograder.py --container)
 
 
 class AutograderConfig(BaseModel):
@@ -191,7 +192,11 @@ def grade(root: Path) -> dict:
         return failure_results(f"The autograder could not grade this submission: {err}")
     finally:
         end_user_processes(config.user)
-    return result.to_gradescope(hidden_visibility=config.hidden_visibility)
+    data = result.to_gradescope(hidden_visibility=config.hidden_visibility)
+    if limits.cpus is not None and limits.cpus < MEASURED_CPUS:  # the per-call limits were measured with more
+        data["output"] += (f" (Graded with {limits.cpus:g} CPU, less than the {MEASURED_CPUS:g} this autograder was measured with: "
+                           "time limits may have cut correct code short; raise the assignment's autograder CPU.)")
+    return data
 
 
 def run(root: Path) -> None:

@@ -29,6 +29,7 @@ from mechgrade.engine.results import GradescopeVisibility
 from mechgrade.export.autograder import CONFIG, KILL_S, RESERVE_S, AutograderConfig
 from mechgrade.export.container import recommended_mb
 from mechgrade.export.files import INSTRUCTOR, WORKER, package_files, write_zip
+from mechgrade.errors import MechgradeError
 from mechgrade.export.wheel import wheel_name, write_wheel
 from mechgrade.models.spec import resolve
 from mechgrade.spec import load_lesson, require_reference
@@ -61,6 +62,9 @@ def export_gradescope(lesson_id: str, out: Path, *, model: str = "embedded",
     ``RESERVE_S`` before it, and cases not reached by then are reported as not run."""
     lesson = load_lesson(lesson_id)
     require_reference(lesson_id, "Exporting a Gradescope autograder")
+    if time_limit_min * 60 < 2 * RESERVE_S:
+        raise MechgradeError(f"--time-limit-min {time_limit_min:g} leaves no time to grade (grading stops {RESERVE_S} s before "
+                             "the limit); use the assignment's timeout, at least 2 minutes.")
     local = model == "embedded" or Path(model).expanduser().exists() or model.startswith((".", "/", "~"))
     source = resolve(model, allow_download=False) if local else None  # a hub model is fetched by setup.sh
     files: dict[str, bytes] = {}
