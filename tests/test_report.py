@@ -141,7 +141,7 @@ def test_a_fresh_workspace_says_every_call_failed_and_draws_only_the_expected(br
     _check_page(page, report)
     cases = page.evaluate("""[...document.querySelectorAll('details.case')].map(d => [d.open, d.classList.contains('failed'),
         d.querySelectorAll('figure.differs').length, d.querySelectorAll('svg, table').length > 0, d.innerText.includes('is not implemented yet')])""")
-    assert len(cases) == 30  # every public case of the lesson
+    assert len(cases) == 52  # every public case of the lesson
     assert all(c == [True, True, 0, True, True] for c in cases), cases
 
 
@@ -150,7 +150,7 @@ def test_unwritable_report_is_one_sentence_and_keeps_the_grade(reference_ws, rep
     run = CliRunner().invoke(cli, ["check", "lesson27", "--path", str(reference_ws), "-e", "sae", "--results", str(plain),
                                    "--report", str(tmp_path / "missing" / "report.html")])
     assert run.exit_code == 2 and "Traceback" not in run.output
-    assert "Total: 10 / 10" in run.output
+    assert "Total: 11 / 11" in run.output
     error = run.output.split("Total:")[1].splitlines()[1:]
     assert [line for line in error if line.strip() and not line.startswith("Hidden cases worth")] == [f"Error: Cannot write the report to {tmp_path / 'missing' / 'report.html'}: "
                                                        f"the folder {tmp_path / 'missing'} does not exist."]
