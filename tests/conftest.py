@@ -15,6 +15,20 @@ if not os.environ.get("MECHGRADE_TEST_CACHE_DIR"):
 
 import pytest
 
+
+def pytest_sessionstart(session) -> None:
+    """The security tests make 5,000-deep folders. One left in pytest's temporary root by an
+    interrupted run would crash pytest's own cleanup (it recurses), now or in a later run, so
+    such leftovers go first, removed by GNU rm, which walks by descriptor. Only what pytest
+    would remove anyway: abandoned ``garbage-*`` folders and numbered runs past its three."""
+    import getpass
+    import subprocess
+
+    root = Path(tempfile.gettempdir()) / f"pytest-of-{getpass.getuser()}"
+    runs = sorted(root.glob("pytest-[0-9]*"), key=lambda p: int(p.name.split("-")[1]))
+    for old in [*root.glob("garbage-*"), *runs[:-3]]:
+        subprocess.run(["rm", "-rf", "--one-file-system", "--", str(old)], capture_output=True)
+
 # MECHGRADE_TEST_KEY_SHIFT=0.25 runs the whole session against the shipped key as another CPU
 # might have computed it (tests/keyshift.py): the suite must not depend on the CPU that made it.
 if os.environ.get("MECHGRADE_TEST_KEY_SHIFT"):

@@ -64,16 +64,21 @@ def test_code_that_swallows_the_interrupt_is_killed_after_the_grace(make_ws):
 
 
 def test_sleeping_functions_and_a_daemon_cost_one_limit_each(make_ws, tmp_path):
-    """Every sae function sleeps, and the first call leaves a daemon behind (it outlives the
-    worker locally: a local check is no sandbox; the autograder kills it, see test_container)."""
+    """Every sae function sleeps, and the first call leaves a daemon behind (the sandbox ends it
+    with the worker; without one it outlives the worker, and the test kills it)."""
     marker = tmp_path / "daemon.pid"
     body = f"""
         import os, time
         if os.fork() == 0:
-            os.setsid()
-            open({str(marker)!r}, "w").write(str(os.getpid()))
-            time.sleep(30)
-            os._exit(0)
+            try:
+                os.setsid()
+                try:  # a sandboxed worker cannot write outside its scratch folder: then it just sleeps
+                    open({str(marker)!r}, "w").write(str(os.getpid()))
+                except OSError:
+                    pass
+                time.sleep(30)
+            finally:
+                os._exit(0)
         time.sleep(3600)"""
     sleeper = "def {}(*args, **kwargs):\n    import time\n    time.sleep(3600)\n"
     source = sae_module(body) + "\n" + sleeper.format("sae_decode") + "\n" + sleeper.format("sae_loss")
