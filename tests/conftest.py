@@ -27,6 +27,8 @@ def pytest_sessionstart(session) -> None:
     root = Path(tempfile.gettempdir()) / f"pytest-of-{getpass.getuser()}"
     runs = sorted(root.glob("pytest-[0-9]*"), key=lambda p: int(p.name.split("-")[1]))
     for old in [*root.glob("garbage-*"), *runs[:-3]]:
+        if (old / ".lock").exists():  # a session still running holds it
+            continue
         subprocess.run(["rm", "-rf", "--one-file-system", "--", str(old)], capture_output=True)
 
 # MECHGRADE_TEST_KEY_SHIFT=0.25 runs the whole session against the shipped key as another CPU
