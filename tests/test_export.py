@@ -464,11 +464,14 @@ except OSError:
 
 @as_root
 @pytest.mark.parametrize("attack", list(ATTACKS))
-def test_an_attack_costs_at_most_its_own_points_and_results_stay_bounded(attack, autograder, lesson, tmp_path, monkeypatch):
+def test_an_attack_costs_at_most_its_own_points_and_results_stay_bounded(attack, autograder, lesson, tmp_path, monkeypatch, request):
     from mechgrade.engine.key import AnswerKey
 
-    open_home = tmp_path / "home"  # a home and cache folders as ordinary mkdir makes them: 0755
-    open_home.mkdir(mode=0o755)
+    # A home any user can traverse, with cache folders as an ordinary mkdir makes them (0755), as
+    # /root was once setup.sh opened it (pytest's own temporary root is 0700: not there).
+    open_home = Path(tempfile.mkdtemp(prefix="mechgrade-open-home-", dir="/tmp"))
+    open_home.chmod(0o755)
+    request.addfinalizer(lambda: shutil.rmtree(open_home, ignore_errors=True))
     tmp_path.chmod(0o755)
     monkeypatch.setenv("MECHGRADE_CACHE_DIR", str(open_home / ".cache" / "mechgrade"))
     key_file = AnswerKey(lesson, "embedded").save()  # as `mechgrade check` or `export` would cache it
@@ -531,12 +534,17 @@ def test_a_full_disk_still_gets_a_valid_results_json(autograder, lesson, tmp_pat
             import os as _os
             for _place in (_os.path.dirname(_os.getcwd()), "."):  # outside its scratch if it can: nothing cleans that
                 try:
-                    with open(_os.path.join(_place, "filler"), "wb") as _f:
-                        while True:
-                            _f.write(b"0" * (1 << 20))
-                except OSError as _err:
-                    if _err.errno == 28:  # ENOSPC: the disk is full
-                        break
+                    with open(_os.path.join(_place, "filler"), "wb", buffering=0) as _f:
+                        for _chunk in (1 << 20, 1 << 12, 1):  # to the last byte
+                            try:
+                                while True:
+                                    _f.write(b"0" * _chunk)
+                            except OSError as _err:
+                                if _err.errno != 28:  # ENOSPC: the disk is full
+                                    raise
+                    break
+                except OSError:
+                    continue
             """)
         data = autograder.run(files, env={"TMPDIR": str(disk / "tmp")})
         assert len(data["tests"]) == sum(1 for _ in lesson.iter_cases(hidden=True))
