@@ -107,6 +107,7 @@ class StudentWorker:
         self.hung_imports: dict[str, float] = {}  # module -> the time limit its import ran past
         self.timed_out: dict[tuple[str, str], float] = {}  # (module, function) -> the time limit it ran past
         self.boot_failure: Outcome | None = None  # why the worker could not start: every later case fails at once
+        self.boot_deaths = 0
         self.proc: subprocess.Popen | None = None
         self._next_id = 0
         self.restarts = 0
@@ -278,7 +279,7 @@ class StudentWorker:
         if module not in self.imported:
             probe = self._exchange(CallRequest(id=0, module=module, function=function, builder=builder, params={}, import_only=True),
                                    timeout_s, function)
-            if self.boot_failure is not None or probe.failure == "not_run":
+            if self.boot_failure is not None or probe.failure == "not_run" or not self._ready:
                 return probe
             if probe.failure == "timeout":
                 self.hung_imports[module] = timeout_s
@@ -298,9 +299,15 @@ class StudentWorker:
         if self.proc is None:
             self.spawn()
         if not self._ready:
-            self.boot_failure = self._await_boot()
-            if self.boot_failure is not None:
-                return self.boot_failure
+            failure = self._await_boot()
+            if failure is not None:
+                self.boot_deaths += 1
+                # A module workspace runs no student code while booting: a boot that died (e.g. memory
+                # still held by a killed fork bomb's children) is tried again, once; a hang, a notebook,
+                # or a second death fails every later case at once.
+                if failure.failure != "crashed" or self.workspace.suffix == ".ipynb" or self.boot_deaths > 1:
+                    self.boot_failure = failure
+                return failure
         left = self.time_left()
         if left < MIN_CALL_S:  # the boot used up what was left
             return Outcome(ok=False, failure="not_run", message=NOT_RUN)
