@@ -234,13 +234,15 @@ def test_every_student_gets_a_row_and_honest_rows_equal_a_solo_check(graded):
     """kill(-1) from a submission cannot take `grade` (or anything else of the instructor's) down."""
     assert graded["proc"].returncode == 0, graded["proc"].stdout[-1500:] + graded["proc"].stderr[-1500:]
     assert set(graded["rows"]) == {"a_honest", "z_honest"} | graded["only"]
-    assert float(graded["rows"]["a_honest"]["total"]) == float(graded["rows"]["z_honest"]["total"]) == graded["solo"] == 77
+    public = sum(c.points for _, _, c in load_lesson("lesson27").iter_cases())
+    assert float(graded["rows"]["a_honest"]["total"]) == float(graded["rows"]["z_honest"]["total"]) == graded["solo"] == public
 
 
 @attack("poisoner")
 def test_the_key_cache_cannot_be_poisoned(graded):
     assert graded["after"]["cache"] == graded["before"]["cache"], "the instructor's key cache changed"
-    assert graded["again"].returncode == 0 and "77 / 77" in graded["again"].stdout, graded["again"].stdout[-800:]
+    public = sum(c.points for _, _, c in load_lesson("lesson27").iter_cases())
+    assert graded["again"].returncode == 0 and f"{public:g} / {public:g}" in graded["again"].stdout, graded["again"].stdout[-800:]
 
 
 @attack("saboteur")
@@ -264,12 +266,12 @@ def test_the_instructors_files_stay_unread_and_unchanged(graded):
 
 @attack("deepdir")
 def test_a_5000_deep_scratch_folder_costs_nothing(graded):
-    assert graded["rows"]["deepdir"]["status"] == "graded" and float(graded["rows"]["deepdir"]["total"]) == 77
+    assert graded["rows"]["deepdir"]["status"] == "graded" and float(graded["rows"]["deepdir"]["total"]) == graded["solo"]
 
 
 @attack("deepfolder")
 def test_a_5000_deep_submission_folder_is_graded(graded):
-    assert graded["rows"]["deepfolder"]["status"] == "graded" and float(graded["rows"]["deepfolder"]["total"]) == 77
+    assert graded["rows"]["deepfolder"]["status"] == "graded" and float(graded["rows"]["deepfolder"]["total"]) == graded["solo"]
 
 
 @attack("nbbomb")
