@@ -204,7 +204,7 @@ def test_a_worker_that_cannot_start_is_said_once_at_the_top(runner, reference_ws
     top = _one_line(out).split(" lesson27 on model")[0]  # above the table
     assert top == "The grading worker could not start: the worker process exited. ModuleNotFoundError: No module named torch"
     assert out.output.count("could not start") == 1  # the table says ERROR per case; the reason is said once
-    assert "not your fault" not in out.output and len(starts) == 1  # tried once, not once per case
+    assert "not your fault" not in out.output and len(starts) <= 2  # tried once more at most (a boot that died), not once per case
 
 
 # -- smaller messages ------------------------------------------------------------------------------

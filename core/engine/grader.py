@@ -157,10 +157,20 @@ class Grader:
         if self.workspace.is_dir() and not (self.workspace / f"{exercise.id}.py").is_file():  # said at once, without the worker
             return Outcome(ok=False, failure="import_error", message=f"{exercise.id}.py is missing from the workspace {self.workspace}")
         try:
-            return self.worker.call(exercise.id, function.name, function.builder, case.params, function.timeout_s)
+            deaths = self.worker.boot_deaths
+            outcome = self.worker.call(exercise.id, function.name, function.builder, case.params, function.timeout_s)
+            if self.worker.boot_deaths > deaths and self.worker.boot_failure is None:  # a boot that died gets one more try
+                outcome = self.worker.call(exercise.id, function.name, function.builder, case.params, function.timeout_s)
         except MechgradeError as err:  # the worker could not start (model, user, interpreter)
             self.start_error = WorkerUnavailable(str(err))
             raise self.start_error from None
+        boot = self.worker.boot_failure
+        if boot is not None and boot.failure == "crashed" and self.workspace.suffix != ".ipynb":
+            # A module workspace runs no student code while booting: that is the machine's problem,
+            # said once at the top (a notebook's boot runs the student's cells: its own cases' reason).
+            self.start_error = WorkerUnavailable(boot.message)
+            raise self.start_error
+        return outcome
 
     def check(self, exercise: Exercise, function: Function, case: Case) -> Any:
         """Return the student's output if it matches the key; raise ``CaseFailed`` otherwise."""
