@@ -7,7 +7,6 @@ import json
 import os
 import time
 
-import pytest
 
 from mechgrade.engine import runner
 from mechgrade.engine.runner import StudentWorker

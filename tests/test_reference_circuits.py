@@ -8,7 +8,6 @@ import torch
 
 from mechgrade.exercises.lesson27 import cases
 from mechgrade.reference.lesson27 import circuits, induction
-from mechgrade.spec import load_lesson
 
 
 def test_composition_matches_factored_matrices(model):
