@@ -24,6 +24,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from mechgrade.engine.results import GradescopeVisibility
 
 CONFIG = "autograder.json"
+# The worker's limit is on address space, not resident memory: with less headroom than this, a
+# correct train_linear_probe failed to allocate its inputs (768 MB container, 100 MB allowance).
+# A submission that really uses it all may then be OOM-killed (oom_score_adj 1000): its case only.
+AS_FLOOR_MB = 256
 # Grading stops this long before the assignment's timeout: room for Gradescope starting the
 # container and run_autograder, stopping the worker, killing the student's processes and writing
 # results.json at half a CPU. The shell's own `timeout` fires at KILL_S before it.
@@ -187,7 +191,7 @@ def grade(root: Path) -> dict:
                                f"(loose, or in a {lesson.id}/ folder), or your one .ipynb notebook.")
     try:
         result = check_workspace(config.lesson, workspace, model=model_spec(config, root), hidden=True,
-                                 mem_mb=allowance, worker_user=config.user, deadline=started + config.time_limit_s - RESERVE_S)
+                                 mem_mb=max(allowance, AS_FLOOR_MB), worker_user=config.user, deadline=started + config.time_limit_s - RESERVE_S)
     except MechgradeError as err:
         return failure_results(f"The autograder could not grade this submission: {err}")
     finally:
