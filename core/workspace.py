@@ -4,8 +4,6 @@ same as one Jupyter notebook."""
 from __future__ import annotations
 
 import importlib
-import os
-import shutil
 import time
 from pathlib import Path
 
@@ -133,24 +131,6 @@ def create_workspace(lesson: Lesson, directory: Path, *, solutions: bool = False
         _write_keeping_backup(directory / name, text, stamp)
         written.append(directory / name)
     return written
-
-
-def copy_regular_files(source: Path, dest: Path) -> list[Path]:
-    """Copy the regular files under ``source`` into ``dest`` (created). Symlinks are skipped, not
-    followed: a submission's link could otherwise pull a grader's file into the student's reach."""
-    copied = []
-    dest.mkdir(parents=True, exist_ok=True)
-    for folder, dirs, names in os.walk(source, followlinks=False):
-        rel = Path(folder).relative_to(source)
-        dirs[:] = [d for d in dirs if not os.path.islink(os.path.join(folder, d))]
-        for name in names:
-            path = Path(folder) / name
-            if path.is_symlink() or not path.is_file():
-                continue
-            (dest / rel).mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(path, dest / rel / name)
-            copied.append(dest / rel / name)
-    return copied
 
 
 def create_notebook(lesson: Lesson, path: Path, *, solutions: bool = False, force: bool = False,
