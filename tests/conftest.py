@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -110,6 +112,25 @@ def tiny_gpt2_dir(tmp_path_factory) -> Path:
     GPT2LMHeadModel(cfg).save_pretrained(path)
     gpt2_tokenizer().save_pretrained(path)
     return path
+
+
+KEY_AS_LIMIT = 12 << 30  # bytes of address space: room to measure a regression, none to take the machine down
+
+
+@pytest.fixture(scope="session")
+def tiny_gpt2_key(tiny_gpt2_dir) -> dict:
+    """The tiny GPT-2's full key (every case, every mutant) filled into the session's cache by a
+    child process, which reports its peak RSS in bytes ({"returncode", "peak", "stderr"}). Its
+    address space is capped, so that a reference or mutant materialising a [d_vocab, d_vocab]
+    matrix (10 GB at GPT-2's 50,257 tokens) cannot take the test run down with the machine.
+    Tests that need this key then find it cached."""
+    code = (f"import resource; resource.setrlimit(resource.RLIMIT_AS, ({KEY_AS_LIMIT}, {KEY_AS_LIMIT}))\n"
+            "from mechgrade.spec import load_lesson\nfrom mechgrade.engine.key import AnswerKey\n"
+            f"lesson = load_lesson('lesson27'); AnswerKey(lesson, {str(tiny_gpt2_dir)!r}).fill(lesson.iter_cases(hidden=True))\n"
+            "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=1800)
+    peak = int(done.stdout.split()[-1]) if done.returncode == 0 else None
+    return {"returncode": done.returncode, "peak": peak, "stderr": done.stderr[-2000:]}
 
 
 def copy_tree(src: Path, dst: Path) -> Path:

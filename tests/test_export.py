@@ -312,7 +312,7 @@ def run_on_other_model(autograder: Autograder, zip_path: Path, lesson, place_mod
 
 
 @as_root
-def test_local_model_directory_is_zipped_and_its_key_computed(autograder, tiny_gpt2_dir, lesson, tmp_path):
+def test_local_model_directory_is_zipped_and_its_key_computed(autograder, tiny_gpt2_dir, tiny_gpt2_key, lesson, tmp_path):
     """--model DIR: the weights travel in the zip, setup puts them in the student-readable
     runtime, and grading needs no network."""
     out = tmp_path / "tiny.zip"
@@ -347,7 +347,7 @@ def test_gpt2_is_cached_and_keyed_by_setup_then_graded_offline(autograder, tiny_
 
 # -- student bundle -------------------------------------------------------------------------
 @pytest.fixture(scope="session")
-def starter(tmp_path_factory, tiny_gpt2_dir):
+def starter(tmp_path_factory, tiny_gpt2_dir, tiny_gpt2_key):
     """A bundle exported where the instructor also has a key for a local GPT-2 checkpoint."""
     lesson = load_lesson("lesson27")
     key = AnswerKey(lesson, str(tiny_gpt2_dir))

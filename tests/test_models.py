@@ -144,3 +144,12 @@ def test_help_and_list_do_not_import_torch():
             "print('torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_a_gpt2_vocabulary_key_fits_in_a_few_gigabytes(tiny_gpt2_key):
+    """Every reference and mutant on a 50,257-token vocabulary. A mutant that built the full
+    [d_vocab, d_vocab] OV circuit once peaked at 10.7 GB here and, in CI, the process computing
+    the key in-process was killed for memory with the whole test run. (A mutant that fails
+    with MemoryError is skipped by the key, which is why the peak is what is checked.)"""
+    assert tiny_gpt2_key["returncode"] == 0, tiny_gpt2_key["stderr"]
+    assert tiny_gpt2_key["peak"] < 4 << 30, f"peak RSS {tiny_gpt2_key['peak'] / 2**30:.1f} GiB"
