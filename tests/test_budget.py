@@ -125,6 +125,25 @@ def test_an_allocation_that_never_stops_is_stopped_by_the_memory_limit(make_ws):
         assert spent < 10, spent
         other = worker.call("sae", "sae_decode", "sae_decode_inputs", PARAMS, timeout_s=30)
         assert other.ok, other.message
+        # The hoard stayed resident in the allocator after the MemoryError (measured: the worker
+        # held 699 MB instead of 471 MB booted); in Gradescope's 768 MB container the next
+        # function's worker was then killed for it. The next function gets a fresh worker.
+        assert worker.restarts == 1
+
+
+def test_memory_a_function_keeps_is_not_the_next_functions_problem(make_ws):
+    """A function that returns normally but keeps 200 MB in a global: its worker is replaced
+    before the next call, which is graded as usual."""
+    ws = make_ws({"sae.py": sae_module("""
+        global KEPT
+        KEPT = torch.ones(50 * 2**20)
+        raise ValueError("kept 200 MB")""")})
+    with StudentWorker(ws, lesson="lesson27", model_spec="embedded", mem_mb=256) as worker:
+        worker.start()
+        first = worker.call("sae", "sae_encode", "sae_encode_inputs", PARAMS, timeout_s=20)
+        assert first.failure == "exception" and "kept 200 MB" in first.message, first.message
+        assert worker.restarts == 1
+        assert worker.call("sae", "sae_decode", "sae_decode_inputs", PARAMS, timeout_s=30).ok
 
 
 def test_a_notebook_cell_that_ignores_its_alarm_stops_the_worker_once(lesson, tmp_path, monkeypatch):

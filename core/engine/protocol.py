@@ -47,3 +47,4 @@ class CallResponse(CallReport):
     model_config = ConfigDict(extra="forbid")
     id: int
     blob_len: int = 0
+    recycle: bool = False  # the worker still holds much of its memory allowance after the call: replace it

@@ -341,6 +341,8 @@ class StudentWorker:
         if header.id != req.id:
             self._restart()
             return Outcome(ok=False, failure="crashed", message=f"the worker answered out of turn while running {function}")
+        if header.recycle:  # a fresh worker for the next call: this one's memory is not the next function's problem
+            self._restart()
         value = None
         if header.ok:
             try:

@@ -34,12 +34,36 @@ CHECKSUM_STRIDE = 61
 MAX_CALLED = 5  # of the student's own functions one call went through, named in feedback
 
 
-def _vm_bytes() -> int:
+def _status_bytes(field: str) -> int:
+    """``VmSize`` (address space) or ``VmRSS`` (resident memory) of this process, in bytes."""
     with open("/proc/self/status") as f:
         for line in f:
-            if line.startswith("VmSize:"):
+            if line.startswith(field + ":"):
                 return int(line.split()[1]) * 1024
     return 0
+
+
+def _vm_bytes() -> int:
+    return _status_bytes("VmSize")
+
+
+def _reclaim(ceiling: int) -> bool:
+    """Whether resident memory stays above ``ceiling`` bytes after handing the allocator's free
+    pages back to the kernel and, if that was not enough, collecting what the last call left
+    unreachable (reference cycles through a traceback's frames). Without this, memory a
+    student's function filled before failing (a MemoryError) stays resident in glibc's heap,
+    and in a 768 MB container the *next* function's worker is killed for it."""
+    import ctypes
+    import gc
+
+    for collect in (False, True):
+        if collect:
+            gc.collect()
+        with contextlib.suppress(OSError, AttributeError):  # not glibc: nothing to trim
+            ctypes.CDLL(None).malloc_trim(0)
+        if _status_bytes("VmRSS") <= ceiling:
+            return False
+    return True
 
 
 def _where(exc: BaseException, workspace: Path) -> str:
@@ -112,6 +136,9 @@ class Worker:
             if self._hook_count():  # top-level cells may have used the shared model: the first case starts clean
                 self.model.reset_hooks()
             self._restore()
+        # Resident memory a call may leave behind (caches, globals) before the worker asks to be
+        # replaced, so that one function's leftovers never cost another its memory.
+        self.rss_ceiling = _status_bytes("VmRSS") + max(mem_mb, 64) * 1024 * 1024 // 2
 
     # -- student code ----------------------------------------------------------------------
     def _module(self, name: str):
@@ -283,6 +310,7 @@ class Worker:
             if out["hooks_left"]:
                 self.model.reset_hooks()
             out["model_modified"] = self._restore()
+            out["recycle"] = _reclaim(self.rss_ceiling)
             out["seconds"] = round(time.perf_counter() - start, 4)
             out["blob_len"] = len(blob)
         return out, blob
