@@ -35,7 +35,8 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 SETS = {"first": Path(__file__).parent / "mistakes" / "lesson27.toml",  # written before the catalogue grew
-        "heldout": Path(__file__).parent / "mistakes" / "lesson27_heldout.toml"}  # written after, never used to extend it
+        "heldout": Path(__file__).parent / "mistakes" / "lesson27_heldout.toml",  # written after, never used to extend it
+        "heldout2": Path(__file__).parent / "mistakes" / "lesson27_heldout2.toml"}
 
 
 class Mistake(BaseModel):

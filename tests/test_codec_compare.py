@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from mechgrade.engine.codec import EncodeError, encode, from_bytes, to_bytes
-from mechgrade.engine.compare import compare, structural_hint
+from mechgrade.engine.compare import compare
+from mechgrade.engine.structure import structural_hint
 
 
 def roundtrip(value):
@@ -72,7 +73,8 @@ def test_structural_hints():
     assert "permuted: you returned [head, layer]" in structural_hint(expected.T.contiguous(), expected, **kw)
     assert "opposite sign" in structural_hint(-expected, expected, **kw)
     assert "times 3" in structural_hint(3 * expected, expected, **kw)
-    assert structural_hint(expected + 1, expected, **kw) is None
+    assert "plus the same constant (1)" in structural_hint(expected + 1, expected, **kw)
+    assert structural_hint(expected + torch.randn(expected.shape, generator=torch.Generator().manual_seed(0)), expected, **kw) is None
 
 
 def test_a_constant_factor_is_recognised_against_a_key_from_another_cpu():

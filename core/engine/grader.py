@@ -15,10 +15,11 @@ from typing import Any, Callable
 
 from gradescope_utils.autograder_utils.decorators import number, tags, visibility, weight
 
-from mechgrade.engine.compare import compare, structural_hint
+from mechgrade.engine.compare import compare
 from mechgrade.engine.key import AnswerKey
 from mechgrade.engine.mutants import load_catalogue
 from mechgrade.engine.runner import Outcome, StudentWorker
+from mechgrade.engine.structure import structural_hint
 from mechgrade.errors import MechgradeError, WorkerUnavailable
 from mechgrade.spec import Case, Exercise, Function, Lesson, load_lesson
 
