@@ -149,11 +149,12 @@ def test_worst_cases_cost_only_what_they_broke(limited, lesson, autograder):
     assert run.seconds < 540, run.seconds
     bomb_damage = [t["name"] for t in data["tests"] if not t["name"].startswith("dla.head_logit_attribution")
                    and ("could not start" in t["output"] or "ran out of memory or was killed" in t["output"])]
-    if bomb_damage:  # seen in 1 of 2 runs: the bomb fills memory, the worker is OOM-killed, its re-boots die too
-        pytest.xfail(f"the fork bomb also cost {len(bomb_damage)} other cases, e.g. {bomb_damage[0]}: no process limit on the "
-                     "student's worker yet (issue 12: RLIMIT_NPROC / pids limit)")
+    # Once seen in 1 of 2 runs, before the worker had a process limit (RLIMIT_NPROC, issue 12):
+    # the bomb filled memory and the re-boots after it died too.
+    assert not bomb_damage, f"the fork bomb also cost {len(bomb_damage)} other cases, e.g. {bomb_damage[0]}"
     modules = by_module(data)
-    assert points(modules["probe"])[0] == points(modules["probe"])[1] and points(modules["sae"])[0] == points(modules["sae"])[1]
+    lost = [(t["name"], t["output"][:400]) for m in ("probe", "sae") for t in modules[m] if t["score"] < t["max_score"]]
+    assert not lost, lost
     assert points(modules["hooks"])[0] == 0 and points(modules["induction"])[0] == 0
     assert all("hooks.py did not finish importing within 20 s" in t["output"] for t in modules["hooks"])
     assert all("did not return within 20 s" in t["output"] for t in modules["induction"])
