@@ -18,6 +18,7 @@ import subprocess
 import sys
 import tempfile
 import textwrap
+import tomllib
 import zipfile
 from pathlib import Path
 
@@ -109,11 +110,7 @@ def test_runtime_wheel_holds_no_solution_hidden_case_or_key(autograder_zip, less
         texts = zip_texts(zf.read(wheel))
     assert not leaks(texts, lesson)
     assert not [n for n in texts if "/reference/" in n or "/keys/" in n or "/graders/" in n]
-    spec = texts["mechgrade/exercises/lesson27/lesson.toml"]
-    import tomllib
-
-    cases = [c for e in tomllib.loads(spec)["exercises"] for f in e["functions"] for c in f["cases"]]
-    assert cases and all(c.get("visibility", "public") == "public" for c in cases)  # hidden points, never hidden cases
+    assert only_public_cases(texts["mechgrade/exercises/lesson27/lesson.toml"])  # hidden points, never hidden cases
     assert "old =" not in texts["mechgrade/exercises/lesson27/mutants.toml"]
 
 
@@ -346,6 +343,14 @@ def test_gpt2_is_cached_and_keyed_by_setup_then_graded_offline(autograder, tiny_
 
 
 # -- student bundle -------------------------------------------------------------------------
+def only_public_cases(spec_text: str) -> bool:
+    """The bundle's lesson.toml lists public cases only (their points per function are kept as
+    ``hidden_points``; the word also appears in parameters such as ``d_hidden``)."""
+    spec = tomllib.loads(spec_text)
+    cases = [c for e in spec["exercises"] for f in e["functions"] for c in f["cases"]]
+    return bool(cases) and all(c.get("visibility", "public") == "public" for c in cases) and 'visibility = "hidden"' not in spec_text
+
+
 @pytest.fixture(scope="session")
 def starter(tmp_path_factory, tiny_gpt2_dir, tiny_gpt2_key):
     """A bundle exported where the instructor also has a key for a local GPT-2 checkpoint."""
@@ -361,7 +366,7 @@ def test_student_bundle_holds_no_solution_and_no_hidden_case(starter, lesson):
     assert not leaks(texts, lesson)
     assert not [n for n in texts if "/reference/" in n]
     prefix = f"{starter.wheel}!mechgrade/exercises/lesson27/"
-    assert "hidden" not in texts[prefix + "lesson.toml"]
+    assert only_public_cases(texts[prefix + "lesson.toml"])
     keys = {n: d for n, d in texts.items() if n.startswith(prefix + "keys/") and n.endswith(".safetensors")}
     assert len(keys) == 2  # embedded, and the local checkpoint the instructor had a key for
     with zipfile.ZipFile(starter.path) as zf, zipfile.ZipFile(io.BytesIO(zf.read(starter.wheel))) as wheel:
@@ -396,7 +401,7 @@ def test_student_bundle_installs_and_grades_public_cases_offline(starter, lesson
     found = json.loads(installed.stdout)
     assert found["reference"] is False
     assert not leaks(found["files"], lesson)
-    assert "hidden" not in found["files"]["mechgrade/exercises/lesson27/lesson.toml"]
+    assert only_public_cases(found["files"]["mechgrade/exercises/lesson27/lesson.toml"])
 
     stubs = mechgrade("check", "lesson27")  # the bundle's ready workspace
     assert stubs.returncode == 1 and "0 / 74 points" in stubs.stdout, stubs.stdout + stubs.stderr
