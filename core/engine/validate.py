@@ -13,6 +13,7 @@ import torch
 from pydantic import BaseModel
 
 from mechgrade.engine.compare import compare
+from mechgrade.engine.forking import Zygote
 from mechgrade.engine.key import AnswerKey
 from mechgrade.engine.mutants import Mutant, load_catalogue, write_mutant_workspace
 from mechgrade.engine.session import check_workspace
@@ -60,9 +61,9 @@ class ValidationReport(BaseModel):
                 and all(m.ok for m in self.mutants))
 
 
-def _mutant_verdict(lesson_id: str, mutant: Mutant, model: str, root: Path) -> MutantVerdict:
+def _mutant_verdict(lesson_id: str, mutant: Mutant, model: str, root: Path, zygote: Zygote) -> MutantVerdict:
     ws = write_mutant_workspace(lesson_id, mutant, root / mutant.name)
-    result = check_workspace(lesson_id, ws, model=model, exercises=(mutant.module,), hidden=True)
+    result = check_workspace(lesson_id, ws, model=model, exercises=(mutant.module,), hidden=True, zygote=zygote)
     failed = [c for c in result.cases if not c.passed]
     return MutantVerdict(
         name=mutant.name, functions=mutant.functions, expected_hint=mutant.hint,
@@ -122,18 +123,24 @@ def validate_lesson(lesson_id: str, *, model: str | None = None, progress: Calla
     model = spec_from_env(model)
     lesson = load_lesson(lesson_id)
     say = progress or (lambda _: None)
-    with tempfile.TemporaryDirectory(prefix="mechgrade-validate-") as tmp:
-        root = Path(tmp)
-        say("reference")
-        create_workspace(lesson, root / "reference", solutions=True)
-        ref = check_workspace(lesson_id, root / "reference", model=model, hidden=True)
-        say("stubs")
-        create_workspace(lesson, root / "stubs")
-        stubs = check_workspace(lesson_id, root / "stubs", model=model, hidden=True)
-        verdicts = []
-        for mutant in load_catalogue(lesson_id).mutants:
-            say(f"mutant {mutant.name}")
-            verdicts.append(_mutant_verdict(lesson_id, mutant, model, root))
+    # One zygote (TransformerLens imported, the model booted) forks every run's worker, as in
+    # `grade`: ~120 runs otherwise pay a full worker boot each.
+    zygote = Zygote(lesson=lesson_id, model_spec=model)
+    try:
+        with tempfile.TemporaryDirectory(prefix="mechgrade-validate-") as tmp:
+            root = Path(tmp)
+            say("reference")
+            create_workspace(lesson, root / "reference", solutions=True)
+            ref = check_workspace(lesson_id, root / "reference", model=model, hidden=True, zygote=zygote)
+            say("stubs")
+            create_workspace(lesson, root / "stubs")
+            stubs = check_workspace(lesson_id, root / "stubs", model=model, hidden=True, zygote=zygote)
+            verdicts = []
+            for mutant in load_catalogue(lesson_id).mutants:
+                say(f"mutant {mutant.name}")
+                verdicts.append(_mutant_verdict(lesson_id, mutant, model, root, zygote))
+    finally:
+        zygote.close()
     say("weak cases")
     return ValidationReport(
         lesson=lesson_id, model=model, reference_score=ref.score, max_score=ref.max_score, stub_score=stubs.score,
