@@ -106,6 +106,18 @@ def test_memory_blowup_is_stopped(make_ws):
     assert not out.ok and out.failure in ("exception", "crashed") and ("MemoryError" in out.message or "memory" in out.message)
 
 
+def test_a_20_mb_error_message_is_cut_by_the_worker_without_a_reboot(make_ws):
+    """Before, the 20 MB header was refused as garbage and the worker re-booted for every case
+    (one such module cost ~4 s per case; 60 s in the autograder attack test)."""
+    ws = make_ws({"sae.py": sae_module('raise ValueError("x" * 20_000_000)')})
+    params = {"batch": 2, "d_model": 4, "d_sae": 8, "seed": 0}
+    with StudentWorker(ws, lesson="lesson27", model_spec="embedded") as worker:
+        outs = [worker.call("sae", "sae_encode", "sae_encode_inputs", params, timeout_s=30) for _ in range(2)]
+        assert worker.restarts == 0
+    assert all(o.failure == "exception" and o.message.startswith("sae_encode raised: ValueError: xxx") for o in outs)
+    assert all(len(o.message) < 4100 and o.message.endswith("[...]") for o in outs)
+
+
 def test_a_changed_model_is_restored_for_the_next_case(make_ws):
     source, _ = CHEATS["changes the model"]
     ws = make_ws({"sae.py": source})

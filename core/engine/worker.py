@@ -30,6 +30,7 @@ import traceback
 from pathlib import Path
 
 MAX_STDOUT = 2000
+MAX_MESSAGE = 4000  # characters of an error message sent back (results keep as many): a 20 MB one would be garbage
 CHECKSUM_STRIDE = 61
 MAX_CALLED = 5  # of the student's own functions one call went through, named in feedback
 
@@ -306,6 +307,8 @@ class Worker:
                 out.update(failure="bad_output", message=f"{req['function']} returned something that is not plain data: {err}")
         finally:
             out["stdout"] = captured.getvalue()[:MAX_STDOUT]
+            if len(out.get("message", "")) > MAX_MESSAGE:
+                out["message"] = out["message"][:MAX_MESSAGE] + " [...]"
             out["hooks_left"] = self._disarm() if hooks_left is None else hooks_left
             if out["hooks_left"]:
                 self.model.reset_hooks()
