@@ -9,6 +9,7 @@ a fresh virtual environment, where `start` and `check` must work without the ref
 
 from __future__ import annotations
 
+import importlib.metadata
 import io
 import json
 import os
@@ -375,6 +376,8 @@ def test_student_bundle_holds_no_solution_and_no_hidden_case(starter, lesson):
         for name in keys:
             assert set(from_bytes(wheel.read(name.split("!", 1)[1]))) == public_numbers(lesson)
     assert {"INSTALL.md", "lesson27/README.md", "lesson27/hooks.py"} <= set(texts)
+    torch_release = importlib.metadata.version("torch").split("+")[0]  # the keys were computed with it
+    assert f"pip install torch=={torch_release} --index-url https://download.pytorch.org/whl/cpu" in texts["INSTALL.md"]
 
 
 def test_student_bundle_installs_and_grades_public_cases_offline(starter, lesson, tiny_gpt2_dir, tmp_path):

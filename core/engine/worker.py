@@ -139,7 +139,8 @@ class Worker:
             self._restore()
         # Resident memory a call may leave behind (caches, globals) before the worker asks to be
         # replaced, so that one function's leftovers never cost another its memory.
-        self.rss_ceiling = _status_bytes("VmRSS") + max(mem_mb, 64) * 1024 * 1024 // 2
+        # No allowance (mem_mb 0): no limit, and nothing to protect the next function from.
+        self.rss_ceiling = _status_bytes("VmRSS") + mem_mb * 1024 * 1024 // 2 if mem_mb > 0 else 1 << 62
 
     # -- student code ----------------------------------------------------------------------
     def _module(self, name: str):

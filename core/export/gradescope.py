@@ -16,7 +16,6 @@ at image-build time, after fetching the weights.
 
 from __future__ import annotations
 
-import importlib.metadata
 import tempfile
 from pathlib import Path
 
@@ -30,7 +29,7 @@ from mechgrade.export.autograder import CONFIG, KILL_S, RESERVE_S, AutograderCon
 from mechgrade.export.container import recommended_mb
 from mechgrade.export.files import INSTRUCTOR, WORKER, package_files, write_zip
 from mechgrade.errors import MechgradeError
-from mechgrade.export.wheel import wheel_name, write_wheel
+from mechgrade.export.wheel import torch_version, wheel_name, write_wheel
 from mechgrade.models.spec import resolve
 from mechgrade.spec import load_lesson, require_reference
 
@@ -49,10 +48,6 @@ class GradescopeExport(BaseModel):
     grading_s: int  # when grading stops (results.json is written after)
     mem_mb: int
     container_mb: int  # the container memory to set for this model (measured; see export.container)
-
-
-def _torch_version() -> str:
-    return importlib.metadata.version("torch").split("+")[0]
 
 
 def export_gradescope(lesson_id: str, out: Path, *, model: str = "embedded",
@@ -90,7 +85,7 @@ def export_gradescope(lesson_id: str, out: Path, *, model: str = "embedded",
         wheel = write_wheel(Path(tmp), package_files(lesson, WORKER), summary=f"mechgrade runtime for {lesson.id} (student-readable)")
         files[f"wheels/{wheel_name()}"] = wheel.read_bytes()
     env = Environment(loader=PackageLoader("mechgrade.export", "templates"), undefined=StrictUndefined, keep_trailing_newline=True)
-    values = dict(lesson=lesson.id, model=model, version=__version__, user=user, torch=_torch_version(), wheel=wheel_name(),
+    values = dict(lesson=lesson.id, model=model, version=__version__, user=user, torch=torch_version(), wheel=wheel_name(),
                   time_limit_s=config.time_limit_s, reserve_s=RESERVE_S, kill_s=KILL_S)
     files["setup.sh"] = env.get_template("setup.sh.j2").render(values).encode()
     files["run_autograder"] = env.get_template("run_autograder.j2").render(values).encode()

@@ -15,16 +15,17 @@ from pydantic import BaseModel
 
 from mechgrade.engine.key import FROZEN_SOURCE, cache_root, key_label, source_fingerprint
 from mechgrade.export.files import STUDENT, package_files, public_key, write_zip
-from mechgrade.export.wheel import wheel_name, write_wheel
+from mechgrade.export.wheel import torch_version, wheel_name, write_wheel
 from mechgrade.spec import load_lesson, require_reference
 from mechgrade.workspace import module_sources, render_instructions
 
 INSTALL = """# {title} ({lesson}): starter bundle
 
-1. Install (Python 3.10+; the CPU build of PyTorch first keeps the download small):
+1. Install (Python 3.10+; the CPU build of PyTorch first keeps the download small, and the
+   version your instructor's answer keys were computed with keeps your numbers next to theirs):
 
        python3 -m venv .venv && . .venv/bin/activate
-       pip install torch --index-url https://download.pytorch.org/whl/cpu
+       pip install torch=={torch} --index-url https://download.pytorch.org/whl/cpu
        pip install {wheel}
 
 2. Work in `{lesson}/`: read `{lesson}/README.md`, fill in the TODOs.
@@ -65,6 +66,6 @@ def export_student(lesson_id: str, out: Path) -> StudentBundle:
     for name, text in module_sources(lesson).items():
         bundle[f"{lesson.id}/{name}"] = text.encode()
     bundle[f"{lesson.id}/README.md"] = render_instructions(lesson).encode()
-    bundle["INSTALL.md"] = INSTALL.format(title=lesson.title, lesson=lesson.id, wheel=wheel_name()).encode()
+    bundle["INSTALL.md"] = INSTALL.format(title=lesson.title, lesson=lesson.id, wheel=wheel_name(), torch=torch_version()).encode()
     write_zip(Path(out), bundle)
     return StudentBundle(path=Path(out), wheel=wheel_name(), models=models, files=len(files))

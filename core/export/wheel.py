@@ -18,6 +18,12 @@ from mechgrade.export.files import write_zip
 NAME = "mechgrade"
 
 
+def torch_version() -> str:
+    """This machine's torch release (no local build tag such as +cpu): the one the answer keys
+    are computed with, which setup.sh and a student bundle's INSTALL.md install."""
+    return importlib.metadata.version("torch").split("+")[0]
+
+
 def wheel_name() -> str:
     return f"{NAME}-{__version__}-py3-none-any.whl"
 
