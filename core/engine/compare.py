@@ -41,6 +41,11 @@ def _where(index: tuple[int, ...], dims: list[str] | None) -> str:
     return "index [" + ", ".join(str(i) for i in index) + "]"
 
 
+def item_dims(dims: Dims, n: int) -> list:
+    """Per-item dims of an ``n``-tuple output (a list of Dims), or ``n`` unknowns."""
+    return dims if isinstance(dims, list) and len(dims) == n and not all(isinstance(d, str) for d in dims) else [None] * n
+
+
 def compare(got: Any, expected: Any, *, atol: float, rtol: float, dims: Dims = None, path: str = "output") -> Verdict:
     if isinstance(expected, torch.Tensor):
         if not isinstance(got, torch.Tensor):
@@ -55,7 +60,7 @@ def compare(got: Any, expected: Any, *, atol: float, rtol: float, dims: Dims = N
             return Verdict(passed=False, message=f"{path} should be a {type(expected).__name__} of {len(expected)}, got {_kind(got)}")
         if len(got) != len(expected):
             return Verdict(passed=False, message=f"{path} should have {len(expected)} items, got {len(got)}")
-        sub = dims if isinstance(dims, list) and len(dims) == len(expected) and not all(isinstance(d, str) for d in dims) else [None] * len(expected)
+        sub = item_dims(dims, len(expected))
         for i, (g, e, d) in enumerate(zip(got, expected, sub)):
             v = compare(g, e, atol=atol, rtol=rtol, dims=d, path=f"{path}[{i}]")
             if not v.passed:

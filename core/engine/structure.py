@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 
-from mechgrade.engine.compare import Dims, compare
+from mechgrade.engine.compare import Dims, compare, item_dims
 
 POSITION_DIMS = ("pos", "query_pos", "key_pos")
 NEAR_MISS = 0.02  # largest difference, relative to the output's scale, still called "close"
@@ -56,11 +56,7 @@ def structural_hint(got: Any, expected: Any, *, atol: float, rtol: float, dims: 
         return None
     names = dims if isinstance(dims, list) and len(dims) == expected.dim() and all(isinstance(d, str) for d in dims) else None
     if got.shape != expected.shape:
-        for detector in (_permuted_hint, _short_hint, _long_hint, _squeezed_hint, _pairs_hint):
-            hint = detector(got, expected, atol, rtol, names)
-            if hint:
-                return hint
-        return None
+        return _first_hint((_permuted_hint, _short_hint, _long_hint, _squeezed_hint, _pairs_hint), got, expected, atol, rtol, names)
     if not expected.is_floating_point():
         return _draw_hint(got, expected)
     return _value_hint(got, expected, atol, rtol, names)
@@ -69,7 +65,7 @@ def structural_hint(got: Any, expected: Any, *, atol: float, rtol: float, dims: 
 def _item_hint(got, expected, atol, rtol, dims) -> str | None:
     """The first wrong item of a tuple, explained; if nothing explains it but every other item
     is right, that is worth saying too: the mistake is in how that one item is made."""
-    sub = dims if isinstance(dims, list) and len(dims) == len(expected) and not all(isinstance(d, str) for d in dims) else [None] * len(expected)
+    sub = item_dims(dims, len(expected))
     wrong = [i for i, (g, e, d) in enumerate(zip(got, expected, sub)) if not compare(g, e, atol=atol, rtol=rtol, dims=d).passed]
     if not wrong:
         return None
@@ -103,11 +99,13 @@ def _value_hint(got: torch.Tensor, expected: torch.Tensor, atol: float, rtol: fl
     if expected.dim() == 2 and expected.shape[0] == expected.shape[1] and _close(got, expected.T, atol, rtol):
         a, b = names or ["rows", "columns"]
         return f"Your axes are swapped: you returned [{b}, {a}]; expected [{a}, {b}] (check which index is which in your loops or einsum)."
-    for detector in (_shift_hint, _flip_hint, _mask_hint, _power_hint, _scale_hint, _offset_hint, _near_hint):
-        hint = detector(got, expected, atol, rtol, names)
-        if hint:
-            return hint
-    return None
+    return _first_hint((_shift_hint, _flip_hint, _mask_hint, _power_hint, _scale_hint, _offset_hint, _near_hint),
+                       got, expected, atol, rtol, names)
+
+
+def _first_hint(detectors, got, expected, atol, rtol, names) -> str | None:
+    """The first of ``detectors`` (most specific first) that recognises the output."""
+    return next((hint for detector in detectors if (hint := detector(got, expected, atol, rtol, names))), None)
 
 
 def _label(names, axis: int) -> str:
@@ -295,8 +293,7 @@ def _long_hint(got, expected, atol, rtol, names) -> str | None:
         return None
     axis = differ[0]
     extra = got.shape[axis] - expected.shape[axis]
-    head = got.narrow(axis, 0, expected.shape[axis])
-    if torch.equal(head, expected) if not expected.is_floating_point() else _close(head, expected, atol, rtol):
+    if _close(got.narrow(axis, 0, expected.shape[axis]), expected, atol, rtol):
         return (f"Your output starts with exactly the expected values but has {extra} extra entries along {_label(names, axis)} "
                 f"({got.shape[axis]} instead of {expected.shape[axis]}): one copy, repeat or step too many; check the shape the docstring gives.")
     return None

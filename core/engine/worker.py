@@ -44,10 +44,6 @@ def _status_bytes(field: str) -> int:
     return 0
 
 
-def _vm_bytes() -> int:
-    return _status_bytes("VmSize")
-
-
 def _reclaim(ceiling: int) -> bool:
     """Whether resident memory stays above ``ceiling`` bytes after handing the allocator's free
     pages back to the kernel and, if that was not enough, collecting what the last call left
@@ -128,7 +124,7 @@ class Worker:
             oom_first()
         sys.path.insert(0, str(workspace.parent if workspace.suffix == ".ipynb" else workspace))
         if mem_mb > 0:
-            limit = _vm_bytes() + mem_mb * 1024 * 1024
+            limit = _status_bytes("VmSize") + mem_mb * 1024 * 1024
             resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
         if workspace.suffix == ".ipynb":
             from mechgrade.engine.nbexec import NotebookNamespace
