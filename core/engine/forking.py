@@ -1,10 +1,12 @@
 """The grading side of ``mechgrade.engine.zygote``: one preloaded process, inside the run's
 sandbox, that forks a fresh worker per submission (``mechgrade grade``).
 
-Between two submissions nothing of the first survives: under the namespace layer the zygote
-kills every other process of its PID namespace before each fork; under the user layer each
-submission's worker drops to a uid of its own, all of whose processes are killed when it
-ends. The zygote itself cannot be traced or read by a worker (it is not dumpable), and one
+Between two submissions nothing of the first survives: each worker is sealed in a room of
+its own (``mechgrade.sandbox.rooms``: its /tmp, /var/tmp, /dev/shm and IPC die with it, and
+the zygote's scratch root shows it only its own folder); under the namespace layer the
+zygote kills every other process of its PID namespace before each fork; under the user layer
+each submission's worker drops to a uid of its own, all of whose processes are killed, and
+whatever it left in the machine's writable places swept, when it ends. The zygote itself cannot be traced or read by a worker (it is not dumpable), and one
 that dies or stops answering is replaced, with a fresh sandbox, at the next fork.
 """
 
@@ -83,7 +85,8 @@ class Zygote:
             resp_r, resp_w = os.pipe()
             sandbox = worker.sandbox
             request = {"workspace": str(worker.copy), "cwd": str(worker.scratch),
-                       "drop": None if sandbox.uid is None else [sandbox.uid, sandbox.gid]}
+                       "drop": None if sandbox.uid is None else [sandbox.uid, sandbox.gid],
+                       "seal": sandbox.seal, "cover": [str(self.root)]}
             reply = self._ask(request, [req_r, resp_w])
             os.close(req_r)
             os.close(resp_w)

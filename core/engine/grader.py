@@ -67,6 +67,7 @@ class Grader:
         self.from_cell = from_cell  # graded from a notebook's check() cell: feedback points there
         self.deadline = None if deadline is None else time.monotonic() + (deadline - time.time())
         self.start_error: WorkerUnavailable | None = None
+        self.hidden_started = False  # the hidden cases' own worker has replaced the public one
         self.failed: set[str] = set()  # functions with a failed case so far in this run
         self.catalogue = load_catalogue(lesson.id)
         self.hints = {m.name: m.hint for m in self.catalogue.mutants}
@@ -152,9 +153,22 @@ class Grader:
         if self.key.fill(self.lesson.iter_cases(hidden=hidden, exercises=exercises)):
             self.key.release_model()
 
+    def seal_hidden(self) -> None:
+        """Before the first hidden case: end the worker that ran the public cases (and all it
+        started), so the hidden ones run in a fresh worker on a fresh copy of the workspace.
+        Hidden cases run last (the plugin orders them), so no code of the student's that saw
+        a hidden case's inputs runs again before the visible results are fixed, and nothing
+        of the public run (a file, a process, a module's state) sees them either."""
+        self.hidden_started = True
+        if "worker" in self.__dict__:
+            self.worker.stop()
+            del self.__dict__["worker"]
+
     def run(self, exercise: Exercise, function: Function, case: Case) -> Outcome:
         if self.start_error is not None:  # tried once: every other case fails at once, for the same reason
             raise self.start_error
+        if case.visibility == "hidden" and not self.hidden_started:
+            self.seal_hidden()
         if self.workspace.is_dir() and not (self.workspace / f"{exercise.id}.py").is_file():  # said at once, without the worker
             return Outcome(ok=False, failure="import_error", message=f"{exercise.id}.py is missing from the workspace {self.workspace}")
         try:

@@ -82,7 +82,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             keep.append(item)
     if drop:
         config.hook.pytest_deselected(items=drop)
-        items[:] = keep
+    # Every public case before any hidden one (the grader gives those a worker of their own):
+    # no student code that saw a hidden case's inputs runs before the visible results are fixed.
+    items[:] = sorted(keep, key=lambda item: bool(_case(item)) and _case(item)[3].visibility == "hidden")
 
 
 @pytest.fixture(scope="session")

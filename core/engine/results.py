@@ -111,10 +111,18 @@ class GradingResult(BaseModel):
             "visibility": "visible" if c.visibility == "public" else hidden_visibility,
             "tags": [c.exercise, c.function],
         } for c in self.cases]
-        return {
-            "score": self.score,
-            "execution_time": round(self.execution_time, 3),
-            "output": (f"{self.notice}\n" if self.notice else "") + f"{self.lesson} on model '{self.model}': {self.score:g} / {self.max_score:g} points.",
-            "visibility": "visible",
-            "tests": tests,
-        }
+        shown = [c for c, t in zip(self.cases, tests) if t["visibility"] == "visible"]
+        head = f"{self.notice}\n" if self.notice else ""
+        if len(shown) == len(tests):
+            return {"score": self.score, "execution_time": round(self.execution_time, 3), "visibility": "visible", "tests": tests,
+                    "output": head + f"{self.lesson} on model '{self.model}': {self.score:g} / {self.max_score:g} points."}
+        # Some tests are not shown yet. Gradescope's specification ("Controlling test case
+        # visibility"): "If test cases are hidden, students will not be able to see their total
+        # score." So the top-level score stays the whole grade, for the gradebook, while the
+        # visible output speaks only of the visible tests, and the run's execution time (which
+        # the hidden cases are part of) is left out: nothing visible depends on a hidden result.
+        score, possible = sum(c.score for c in shown), sum(c.max_score for c in shown)
+        unseen = sum(c.max_score for c in self.cases) - possible
+        return {"score": self.score, "visibility": "visible", "tests": tests,
+                "output": head + f"{self.lesson} on model '{self.model}': {score:g} / {possible:g} points on the visible tests; "
+                                 f"{len(tests) - len(shown)} more tests ({unseen:g} points) are shown when your instructor publishes the grades."}

@@ -35,6 +35,20 @@ CHECKSUM_STRIDE = 61
 MAX_CALLED = 5  # of the student's own functions one call went through, named in feedback
 
 
+def _seal(mode: str, cover: tuple[str, ...]) -> None:
+    """Enter this worker's sealed room, keeping its scratch folder (the working directory)."""
+    from mechgrade.sandbox import rooms
+
+    here = os.getcwd()
+    try:
+        rooms.enter(keep=(Path(here),), cover=cover)
+    except rooms.RoomRefused as err:
+        if mode == "required":
+            raise OSError(err.errno, f"the worker's sealed room could not be made ({err.strerror})") from None
+        return  # the user layer's cleanup sweeps what the worker leaves instead
+    os.chdir(here)  # through the room's mounts
+
+
 def _status_bytes(field: str) -> int:
     """``VmSize`` (address space) or ``VmRSS`` (resident memory) of this process, in bytes."""
     with open("/proc/self/status") as f:
@@ -101,9 +115,12 @@ def _timed_out(function: str, seconds: float) -> str:
 
 class Worker:
     def __init__(self, workspace: Path, lesson: str, model_spec: str, mem_mb: int, resp_fd: int, req_fd: int = 0,
-                 drop: tuple[int, int] | None = None):
+                 drop: tuple[int, int] | None = None, seal: str | None = None, cover: tuple[str, ...] = ()):
         """``drop``: (uid, gid) to become once the model has booted, before any student code
-        (the sandbox's user layer, when the worker starts as root)."""
+        (the sandbox's user layer, when the worker starts as root). ``seal``: enter a sealed
+        room first (``mechgrade.sandbox.rooms``), "required" (the namespace layer: a refusal
+        is a failed boot) or "try" (the user layer: the trusted side sweeps where the kernel
+        refuses); ``cover``: more folders to hide under the room's own tmpfs (the zygote's)."""
         from mechgrade.exercises import load_builders
         from mechgrade.models import load_model
         from mechgrade.sandbox.drop import drop_to, oom_first
@@ -118,6 +135,8 @@ class Worker:
         self.attrs = set(vars(self.model))
         self.modules: dict[str, object] = {}
         self.notebook = None
+        if seal is not None:
+            _seal(seal, cover)
         if drop is not None:
             drop_to(*drop)
         else:
@@ -334,9 +353,10 @@ def main() -> None:
     ap.add_argument("--resp-fd", type=int, required=True)
     ap.add_argument("--drop-uid", type=int, default=None)
     ap.add_argument("--drop-gid", type=int, default=None)
+    ap.add_argument("--seal", choices=["required", "try"], default=None, help="Enter a sealed room before any student code.")
     args = ap.parse_args()
     drop = None if args.drop_uid is None else (args.drop_uid, args.drop_gid if args.drop_gid is not None else args.drop_uid)
-    Worker(args.workspace.resolve(), args.lesson, args.model, args.mem_mb, args.resp_fd, drop=drop).serve()
+    Worker(args.workspace.resolve(), args.lesson, args.model, args.mem_mb, args.resp_fd, drop=drop, seal=args.seal).serve()
 
 
 if __name__ == "__main__":

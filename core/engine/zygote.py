@@ -1,9 +1,12 @@
 """A preloaded worker parent for grading many submissions: it imports TransformerLens and
 boots the model once, then forks one fresh student worker per submission, so no submission
-pays the boot and none can leave anything behind for the next (each has its own process).
+pays the boot and none can leave anything behind for the next: each has its own process, and
+its own sealed room (``mechgrade.sandbox.rooms``: mount and IPC namespaces, fresh capped tmpfs
+over every writable place and over the zygote's scratch root, where only its own folder shows).
 
 Protocol: the grading process holds one end of a Unix socketpair; each request is a JSON
-line {"workspace": ..., "cwd": ..., "drop": [uid, gid] or null} sent with two file descriptors
+line {"workspace": ..., "cwd": ..., "drop": [uid, gid] or null, "seal": "required", "try" or null,
+"cover": [folder, ...]} sent with two file descriptors
 (the worker's request-read end and response-write end) as SCM_RIGHTS; the zygote answers
 {"pid": ...}. {"purge": true} (only in its own PID namespace) kills every other process of
 that namespace and answers {"purged": n}. The zygote runs inside the run's sandbox (see
@@ -67,7 +70,8 @@ def serve(ctrl: socket.socket, lesson: str, model_spec: str, mem_mb: int, own_pi
             os.chdir(request["cwd"])
             drop = tuple(request["drop"]) if request.get("drop") else None
             try:
-                Worker(Path(request["workspace"]), lesson, model_spec, mem_mb, resp_fd=fds[1], req_fd=fds[0], drop=drop).serve()
+                Worker(Path(request["workspace"]), lesson, model_spec, mem_mb, resp_fd=fds[1], req_fd=fds[0], drop=drop,
+                       seal=request.get("seal"), cover=tuple(request.get("cover", ()))).serve()
             finally:
                 os._exit(0)
         for fd in fds:

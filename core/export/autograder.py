@@ -97,12 +97,15 @@ def _stage_submission(submission: Path, work: Path, lesson, user: str) -> Path:
 
 
 def end_user_processes(user: str) -> None:
-    """Kill every process of ``user`` and remove what it left in shared temporary folders."""
-    from mechgrade.sandbox.procs import kill_uid, sweep_shared_tmp
+    """Kill every process of ``user`` and remove what it left in the machine's writable places
+    and its SysV IPC objects (the worker's sealed room holds nothing of it once it ends; this
+    is for a container that refused the room)."""
+    from mechgrade.sandbox.procs import kill_uid
+    from mechgrade.sandbox.rooms import sweep_uid
 
     uid = pwd.getpwnam(user).pw_uid
     kill_uid(uid)
-    sweep_shared_tmp(uid)
+    sweep_uid(uid)
 
 
 def protect_self() -> None:

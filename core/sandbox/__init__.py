@@ -69,9 +69,21 @@ class Sandbox:
 
         return ["bwrap", *bwrap_args(scratch=scratch, readable=readable, root=os.geteuid() == 0), "--", *argv]
 
+    @property
+    def seal(self) -> str | None:
+        """How a worker forked by ``mechgrade grade``'s zygote enters its sealed room
+        (``mechgrade.sandbox.rooms``): required inside the namespaces (the forks share the
+        zygote's bubblewrap; its user namespace always allows a room), tried as root without
+        them (a container's seccomp profile may refuse it; ``cleanup`` then sweeps)."""
+        return "required" if self.namespaces else "try" if self.uid is not None else None
+
     def worker_args(self) -> list[str]:
-        """Arguments that make the worker drop to the sandbox's uid after booting its model."""
-        return [] if self.uid is None else ["--drop-uid", str(self.uid), "--drop-gid", str(self.gid)]
+        """Arguments that make a worker started on its own seal itself in (the user layer
+        alone: under the namespaces, its own bubblewrap is its room), then drop to the
+        sandbox's uid, after booting its model."""
+        if self.uid is None:
+            return []
+        return (["--seal", "try"] if not self.namespaces else []) + ["--drop-uid", str(self.uid), "--drop-gid", str(self.gid)]
 
     def own(self, path: Path) -> None:
         """Hand a tree the trusted side just built to the worker's uid (no-op without one)."""
@@ -84,11 +96,12 @@ class Sandbox:
         """Kill what the worker's uid left running and remove its files in shared temporary
         folders (the namespace layer needs neither: its processes and /tmp die with it)."""
         if self.uid is not None:
-            from mechgrade.sandbox.procs import kill_uid, sweep_shared_tmp
+            from mechgrade.sandbox.procs import kill_uid
+            from mechgrade.sandbox.rooms import sweep_uid
 
             kill_uid(self.uid)
             if not self.namespaces:
-                sweep_shared_tmp(self.uid)
+                sweep_uid(self.uid)
 
 
 @functools.lru_cache(maxsize=1)

@@ -9,12 +9,10 @@ import signal
 import time
 from pathlib import Path
 
-from mechgrade.sandbox.fs import remove_tree
 
 # Worker uids are drawn from here when no named user is given: far above any real account
 # (useradd stops at 60000; container tools map 100000-165535), and checked to be unused.
 UID_RANGE = (2_000_000, 2_900_000)
-SHARED_TMP = ("/tmp", "/var/tmp", "/dev/shm")
 
 
 def uid_processes(uid: int) -> list[int]:
@@ -46,25 +44,6 @@ def kill_uid(uid: int) -> int:
                     pass
         time.sleep(0.01 * min(attempt + 1, 10))
     return killed
-
-
-def sweep_shared_tmp(uid: int, places=SHARED_TMP) -> int:
-    """Remove what ``uid`` left in the machine's shared temporary folders (top level: a sticky
-    folder lets it create entries only there). Its processes must be dead first."""
-    removed = 0
-    for place in places:
-        try:
-            entries = list(os.scandir(place))
-        except OSError:
-            continue
-        for entry in entries:
-            try:
-                if entry.stat(follow_symlinks=False).st_uid == uid:
-                    remove_tree(Path(entry.path))
-                    removed += 1
-            except OSError:
-                pass
-    return removed
 
 
 def free_uid() -> int:

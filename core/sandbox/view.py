@@ -11,6 +11,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from mechgrade.sandbox.rooms import ROOM_MB
+
 SYSTEM = ("/usr", "/etc", "/opt")
 MERGED = ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
 # mechgrade's folders the worker imports from; of the rest, the reference and graders are
@@ -81,8 +83,8 @@ def bwrap_args(*, scratch: Path, readable: tuple[Path, ...] = (), root: bool = F
         args += ["--ro-bind-try", path, path]
     args += ["--ro-bind-try", "/sys/devices/system/cpu", "/sys/devices/system/cpu",
              "--proc", "/proc", "--dev", "/dev"]
-    for place in ("/tmp", "/var/tmp", "/dev/shm"):  # private, empty, sticky: as on any machine
-        args += ["--perms", "1777", "--tmpfs", place]
+    for place in ("/tmp", "/var/tmp", "/dev/shm"):  # private, empty, sticky, capped: as on any machine
+        args += ["--perms", "1777", "--size", str(ROOM_MB << 20), "--tmpfs", place]
     binds = [*python_paths(), *_locations(WORKER_PACKAGES), *map(str, readable)]
     scratch = os.path.realpath(scratch)
     # bubblewrap run as root makes the folders leading to a mount point 0700: make them
