@@ -13,7 +13,6 @@ import hashlib
 import json
 import os
 import pwd
-import shutil
 import stat
 import subprocess
 import sys
@@ -25,14 +24,15 @@ from pathlib import Path
 import pytest
 
 from attacks import DEEP_SCRATCH, deep_tree
+from required import missing, needs
 from mechgrade.sandbox import namespaces_work
 from mechgrade.spec import load_lesson
 from mechgrade.workspace import module_sources
 
 INSTRUCTOR = f"mg-instr{os.getpid() % 100000}"  # one per test run: runs on one machine never share it
 pytestmark = [
-    pytest.mark.skipif(os.geteuid() != 0, reason="creating the instructor's account needs root"),
-    pytest.mark.skipif(not shutil.which("bwrap"), reason="bubblewrap is not installed: an ordinary user has no sandbox"),
+    needs("root", "creating the instructor's account needs root"),
+    needs("bwrap", "bubblewrap cannot build namespaces here: an ordinary user has no sandbox"),
 ]
 
 
@@ -89,7 +89,7 @@ def instructor(tmp_path_factory):
 
     probe = run("--version", timeout=60)
     if probe.returncode != 0:
-        pytest.skip(f"the instructor account cannot run mechgrade here: {probe.stderr.strip()[-200:]}")
+        missing("root", f"the instructor account cannot run mechgrade here: {probe.stderr.strip()[-200:]}")
     yield account, home, run
     subprocess.run(["pkill", "-KILL", "-u", INSTRUCTOR], capture_output=True)
     subprocess.run(["rm", "-rf", "--one-file-system", str(home)])  # 5,000-deep: too deep for pytest's own cleanup
@@ -122,7 +122,7 @@ def graded(instructor):
     account, home, run = instructor
     only = SELECTED
     if not namespaces_work():
-        pytest.skip("bubblewrap cannot create user namespaces here")
+        missing("bwrap", "bubblewrap cannot create user namespaces here")
     lesson = load_lesson("lesson27")
     classroom = home / "class"
     subs, out = classroom / "submissions", classroom / "out"

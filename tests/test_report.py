@@ -48,7 +48,9 @@ def reports(tmp_path_factory, reference_ws, stub_ws, shifted_key) -> _Reports:
 def browser():
     binary = find_chromium()
     if binary is None:
-        pytest.skip("Chromium is not installed (Debian: apt-get install -y chromium); the report's browser tests need it")
+        from required import missing
+
+        missing("chromium", "Chromium is not installed (Debian: apt-get install -y chromium); the report's browser tests need it")
     chromium = Chromium(binary)
     yield chromium
     chromium.close()

@@ -22,11 +22,12 @@ from mechgrade.errors import WorkspaceError
 from mechgrade.sandbox import choose, namespaces_work
 from mechgrade.sandbox.fs import copy_submission, remove_tree
 from attacks import deep_tree
+from required import missing, needs
 from test_isolation import sae_module
 
 SAE = ("sae", "sae_encode", "sae_encode_inputs", {"batch": 2, "d_model": 4, "d_sae": 8, "seed": 0})
-needs_namespaces = pytest.mark.skipif(not namespaces_work(), reason="bubblewrap cannot create namespaces here (not installed, or user namespaces disabled)")
-needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="the user layer (a dedicated uid) needs root")
+needs_namespaces = needs("bwrap", "bubblewrap cannot create namespaces here (not installed, or user namespaces disabled)")
+needs_root = needs("root", "the user layer (a dedicated uid) needs root")
 
 
 # -- trees ------------------------------------------------------------------------------------------
@@ -100,7 +101,7 @@ def test_results_are_bounded_and_written_on_a_full_disk(tmp_path):
     huge = {"score": 0, "output": "x", "tests": [{"name": f"t{i}", "output": "y" * 20_000_000} for i in range(9)]}
     assert len(bounded_json(huge)) <= 1 << 20
     if os.geteuid() != 0:
-        pytest.skip("mounting a small tmpfs needs root")
+        missing("root", "mounting a small tmpfs needs root")
     disk = tmp_path / "disk"
     disk.mkdir()
     subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(disk)], check=True)

@@ -21,7 +21,7 @@ import os
 import stat
 from pathlib import Path
 
-ROOM_MB = 64  # each covered place's tmpfs: a student's scratch files fit; a memory-pinning one does not
+ROOM_MB = 64  # the room's one tmpfs (and its SysV shared memory): scratch files fit; a memory-pinning student does not
 CLONE_NEWNS, CLONE_NEWIPC, CLONE_NEWUSER = 0x00020000, 0x08000000, 0x10000000
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_BIND, MS_REC, MS_PRIVATE = 1, 2, 4, 4096, 16384, 1 << 18
 # Where world-writable folders live on a Linux machine; walked a few levels deep (not /proc,
@@ -102,7 +102,7 @@ def _unshare(libc) -> None:
 
 def enter(*, keep: tuple[Path, ...] = (), cover: tuple[str, ...] = (), size_mb: int = ROOM_MB) -> None:
     """Seal this process (and everything it starts) in a room: cover ``writable_places()`` and
-    ``cover`` with fresh tmpfs of ``size_mb`` each; ``keep`` (the worker's scratch folder)
+    ``cover`` with one fresh tmpfs of ``size_mb``; ``keep`` (the worker's scratch folder)
     stays reachable at its path even where a covered place holds it. Raises ``RoomRefused``
     if the kernel refuses the namespaces (nothing changed), ``OSError`` if a mount fails
     after them (the process is then half-sealed and must not run student code)."""
@@ -114,9 +114,8 @@ def enter(*, keep: tuple[Path, ...] = (), cover: tuple[str, ...] = (), size_mb: 
     keep_fds = [(str(p), os.open(p, os.O_PATH | os.O_DIRECTORY)) for p in keep]
     try:
         places = outermost([*writable_places(), *cover])
-        for place in places:
-            opts = f"size={size_mb}m,mode=1777,nr_inodes=20000".encode()
-            _check(libc.mount(b"tmpfs", place.encode(), b"tmpfs", MS_NOSUID | MS_NODEV, opts), f"mount tmpfs on {place}")
+        _cover(libc, places, size_mb)
+        _limit_sysv(size_mb)
         for path, fd in keep_fds:
             if any(path.startswith(p.rstrip("/") + "/") for p in places):
                 os.makedirs(path, mode=0o755, exist_ok=True)
@@ -124,6 +123,32 @@ def enter(*, keep: tuple[Path, ...] = (), cover: tuple[str, ...] = (), size_mb: 
     finally:
         for _, fd in keep_fds:
             os.close(fd)
+
+
+def _cover(libc, places: list[str], size_mb: int) -> None:
+    """One tmpfs of ``size_mb`` for all ``places`` (one budget, however many there are): it
+    is mounted on the first, each place gets a folder of it, and the first's own folder is
+    then mounted over the tmpfs's root, which nothing can reach any more."""
+    if not places:
+        return
+    first = places[0].encode()
+    opts = f"size={size_mb}m,mode=1777,nr_inodes=20000".encode()
+    _check(libc.mount(b"tmpfs", first, b"tmpfs", MS_NOSUID | MS_NODEV, opts), f"mount tmpfs on {places[0]}")
+    for i, place in reversed(list(enumerate(places))):  # the first last: its mount hides the others' folders
+        folder = os.path.join(places[0], f".room-{i}")
+        os.mkdir(folder)
+        os.chmod(folder, 0o1777)
+        _check(libc.mount(folder.encode(), place.encode(), None, MS_BIND, None), f"bind the room's {place}")
+
+
+def _limit_sysv(size_mb: int) -> None:
+    """The room's IPC namespace gets SysV limits within the same budget (as root: an
+    unprivileged namespace cannot write them, and keeps the kernel's defaults)."""
+    for name, value in (("shmmax", size_mb << 20), ("shmall", (size_mb << 20) // os.sysconf("SC_PAGE_SIZE")), ("msgmni", 16)):
+        try:
+            Path(f"/proc/sys/kernel/{name}").write_text(str(value))
+        except OSError:
+            pass
 
 
 def sweep_uid(uid: int) -> int:

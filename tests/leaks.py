@@ -1,0 +1,180 @@
+"""Student code that tries to pass information from one run to a later one: the red team's
+donor and receiver (`mechgrade grade`), and a submission that leaves things behind.
+
+Each is source appended to a workspace's modules. The donor wraps every public function so
+that its outputs, keyed by a digest of the inputs, are written to every place a later run
+might read: the shared temporary folders, /run/lock, the folder above its scratch folder
+(the zygote's root) and a SysV shared-memory segment. The receiver (the unmodified stubs
+plus the same wrapper) returns whatever it finds there for its own inputs.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+CHANNELS = r'''
+import ctypes as _ct, functools as _ft, hashlib as _hl, io as _io, os as _os
+import torch as _torch
+
+_PLACES = ["/tmp", "/var/tmp", "/dev/shm", "/run/lock", "/var/lock", _os.path.dirname(_os.getcwd())]
+_libc = _ct.CDLL(None, use_errno=True)
+_libc.shmat.restype = _ct.c_void_p
+_libc.shmat.argtypes = [_ct.c_int, _ct.c_void_p, _ct.c_int]
+
+
+def _mg_key(name, args, kwargs):
+    h = _hl.sha256(name.encode())
+
+    def feed(x):
+        if isinstance(x, _torch.Tensor):
+            h.update(x.detach().cpu().to(_torch.float64).contiguous().numpy().tobytes())
+        elif isinstance(x, (int, float, str, bool)) or x is None:
+            h.update(repr(x).encode())
+        elif isinstance(x, (list, tuple)):
+            for y in x:
+                feed(y)
+        elif isinstance(x, dict):
+            for k in sorted(x):
+                feed(k)
+                feed(x[k])
+        else:
+            h.update(type(x).__name__.encode())
+
+    feed(list(args))
+    feed(kwargs)
+    return h.hexdigest()
+
+
+def _mg_shm_key(key):
+    return int(key[:7], 16) + 1
+
+
+def _mg_put(key, data):
+    for place in _PLACES:
+        try:
+            with open(_os.path.join(place, "mgleak-" + key[:32]), "wb") as f:
+                f.write(data)
+        except OSError:
+            pass
+    shmid = _libc.shmget(_mg_shm_key(key), len(data) + 8, 0o1000 | 0o666)  # IPC_CREAT
+    if shmid >= 0:
+        addr = _libc.shmat(shmid, None, 0)
+        if addr not in (None, _ct.c_void_p(-1).value):
+            _ct.memmove(addr, len(data).to_bytes(8, "little") + data, len(data) + 8)
+
+
+def _mg_get(key):
+    for place in _PLACES:
+        try:
+            with open(_os.path.join(place, "mgleak-" + key[:32]), "rb") as f:
+                return f.read()
+        except OSError:
+            pass
+    shmid = _libc.shmget(_mg_shm_key(key), 0, 0)
+    if shmid >= 0:
+        addr = _libc.shmat(shmid, None, 0o10000)  # SHM_RDONLY
+        if addr not in (None, _ct.c_void_p(-1).value):
+            n = int.from_bytes(_ct.string_at(addr, 8), "little")
+            return _ct.string_at(addr + 8, n)
+    return None
+
+
+def _mg_wrap(give):
+    g = globals()
+    for name, fn in list(g.items()):
+        if name.startswith("_") or not callable(fn) or getattr(fn, "__module__", None) != __name__ or isinstance(fn, type):
+            continue
+
+        def wrapper(*args, _fn=fn, _name=name, **kwargs):
+            key = _mg_key(_name, args, kwargs)
+            if give:
+                out = _fn(*args, **kwargs)
+                buf = _io.BytesIO()
+                _torch.save(out, buf)
+                _mg_put(key, buf.getvalue())
+                return out
+            data = _mg_get(key)
+            if data is not None:
+                return _torch.load(_io.BytesIO(data), weights_only=False)
+            return _fn(*args, **kwargs)
+
+        g[name] = _ft.wraps(fn)(wrapper)
+'''
+
+DONOR = CHANNELS + "\n_mg_wrap(True)\n"
+RECEIVER = CHANNELS + "\n_mg_wrap(False)\n"
+
+# Pins memory where a tmpfs has no cap: a 512 MB file in /dev/shm (written in 1 MB blocks,
+# stopping quietly when the room's cap says the device is full).
+PIN_SHM = r'''
+def _mg_pin():
+    try:
+        with open("/dev/shm/mgpin", "wb") as f:
+            for _ in range(512):
+                f.write(b"\1" * (1 << 20))
+    except OSError:
+        pass
+_mg_pin()
+'''
+
+
+def with_tail(workspace: Path, tail: str, modules: tuple[str, ...] | None = None) -> Path:
+    """Append ``tail`` to each module of ``workspace`` (all, or ``modules``)."""
+    for module in sorted(workspace.glob("*.py")):
+        if modules is None or module.stem in modules:
+            module.write_text(module.read_text() + "\n" + tail)
+    return workspace
+
+
+def marker_source(marker: str) -> str:
+    """Leaves one file named ``marker`` in every world-writable place it can write and a 8 MB
+    SysV shared-memory segment (mode 666), at import: the user layer's leftovers."""
+    return rf'''
+def _mg_leave():
+    import ctypes, os
+    for place in ("/tmp", "/var/tmp", "/dev/shm", "/run/lock", "/var/lock", "/dev/mqueue"):
+        try:
+            with open(os.path.join(place, "{marker}"), "w") as f:
+                f.write("left")
+        except OSError:
+            pass
+    libc = ctypes.CDLL(None)
+    libc.shmget(0x6d67 + os.getpid() % 1000, 8 << 20, 0o1000 | 0o666)
+_mg_leave()
+'''
+
+# Records every call it gets (function and a digest of its inputs) in its module, in the
+# scratch folder and in /tmp, and fails each call with the record, newest first: a visible
+# case's output then shows every earlier call this submission's code saw, hidden ones included.
+RECORDER = CHANNELS + r'''
+_MG_SEEN = []
+
+
+def _mg_record():
+    g = globals()
+    for name, fn in list(g.items()):
+        if name.startswith("_") or not callable(fn) or getattr(fn, "__module__", None) != __name__ or isinstance(fn, type):
+            continue
+
+        def wrapper(*args, _name=name, **kwargs):
+            me = _name[:8] + ":" + _mg_key(_name, args, kwargs)[:10]
+            seen = list(_MG_SEEN)
+            for place in (_os.getcwd(), "/tmp"):
+                try:
+                    with open(_os.path.join(place, "mgrec"), encoding="ascii") as f:
+                        seen += f.read().split()
+                except OSError:
+                    pass
+                try:
+                    with open(_os.path.join(place, "mgrec"), "a", encoding="ascii") as f:
+                        f.write(me + "\n")
+                except OSError:
+                    pass
+            _MG_SEEN.append(me)
+            raise ValueError("seen " + " ".join([me, *reversed(dict.fromkeys(seen))]))
+
+        g[name] = _ft.wraps(fn)(wrapper)
+
+
+_mg_record()
+'''
