@@ -33,10 +33,10 @@ def _mg_key(name, args, kwargs):
         elif isinstance(x, (list, tuple)):
             for y in x:
                 feed(y)
-        elif isinstance(x, dict):
-            for k in sorted(x):
+        elif isinstance(x, dict) or hasattr(x, "items"):  # an ActivationCache too
+            for k, v in sorted(x.items(), key=lambda kv: str(kv[0])):
                 feed(k)
-                feed(x[k])
+                feed(v)
         else:
             h.update(type(x).__name__.encode())
 

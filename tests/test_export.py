@@ -14,6 +14,7 @@ import io
 import json
 import os
 import pwd
+import re
 import shutil
 import subprocess
 import sys
@@ -125,6 +126,37 @@ def test_reference_gets_full_marks_and_hidden_cases_show_after_publishing(autogr
     hidden = {c.number for _, _, c in lesson.iter_cases(hidden=True) if c.visibility == "hidden"}
     assert {t["visibility"] for t in data["tests"] if t["number"] in hidden} == {"after_published"}
     assert {t["visibility"] for t in data["tests"] if t["number"] not in hidden} == {"visible"}
+
+
+@as_root
+def test_the_visible_output_says_nothing_of_hidden_results(autograder, lesson):
+    """The top-level output is visible at once: it gives the visible tests' score only (a
+    student who saw 'N / 100' could hill-climb the hidden cases one submission at a time)."""
+    wrong_hidden = reference_files(lesson)
+    data = autograder.run(wrong_hidden)
+    visible = sum(t["max_score"] for t in data["tests"] if t["visibility"] == "visible")
+    assert data["score"] == 100  # the grade itself: Gradescope hides it while tests are hidden
+    assert f"{visible:g} / {visible:g} points on the visible tests" in data["output"]
+    assert "100" not in data["output"] and "execution_time" not in data
+
+
+@as_root
+def test_hidden_inputs_never_reach_a_visible_test(autograder, lesson):
+    """A submission that records every call it gets and fails each with the record: the
+    hidden cases run last, in a worker of their own, so no visible output shows one of them."""
+    from leaks import RECORDER
+
+    files = {name: text + "\n" + RECORDER for name, text in module_sources(lesson).items()}
+    data = autograder.run(files)
+    seen = {t["number"]: re.findall(r"seen ((?:\w+:[0-9a-f]{10} ?)+)", t["output"]) for t in data["tests"]}
+    hidden_calls = {found[0].split()[0] for t in data["tests"] if t["visibility"] != "visible"
+                    for found in [seen[t["number"]]] if found}
+    own = {found[0].split()[0] for t in data["tests"] if t["visibility"] == "visible" for found in [seen[t["number"]]] if found}
+    assert len(hidden_calls) == sum(1 for _, _, c in lesson.iter_cases(hidden=True) if c.visibility == "hidden")
+    hidden_calls -= own  # inputs a public case has too are no secret
+    leaked = {call for t in data["tests"] if t["visibility"] == "visible" for record in seen[t["number"]]
+              for call in record.split() if call in hidden_calls}
+    assert not leaked, f"{len(leaked)} hidden cases' inputs appeared in visible tests"
 
 
 @as_root
