@@ -13,6 +13,7 @@ import hashlib
 import json
 import os
 import pwd
+import shutil
 import stat
 import subprocess
 import sys
@@ -282,3 +283,21 @@ def test_a_recursion_bomb_notebook_is_its_own_row(graded):
 @attack("zipbomb")
 def test_a_zip_bomb_is_refused(graded):
     assert "too large" in graded["rows"]["zipbomb"]["status"]
+
+
+def test_an_ordinary_users_grade_seals_each_student_in(instructor, reference_ws, stub_ws):
+    """The donor and the stub receiver of tests/test_sealed_rooms.py, graded by the ordinary
+    instructor (namespaces alone: every fork's room is made in a user namespace of its own)."""
+    from leaks import DONOR, RECEIVER, with_tail
+
+    account, home, run = instructor
+    classroom = home / "donor-class"
+    with_tail(shutil.copytree(reference_ws, classroom / "a_donor"), DONOR)
+    with_tail(shutil.copytree(stub_ws, classroom / "b_receiver"), RECEIVER)
+    subprocess.run(["chown", "-R", f"{account.pw_uid}:{account.pw_gid}", str(classroom)], check=True)
+    gradebook = home / "donor-out" / "gradebook.csv"
+    proc = run("grade", "lesson27", str(classroom), "-o", str(gradebook), "-j", "1", "--hidden")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    rows = {r["student"]: r for r in csv.DictReader(gradebook.read_text().splitlines())}
+    assert float(rows["a_donor"]["total"]) == 100
+    assert float(rows["b_receiver"]["total"]) == 0, "the receiver scored from the donor's outputs"

@@ -23,7 +23,8 @@ from pathlib import Path
 
 ROOM_MB = 64  # the room's one tmpfs (and its SysV shared memory): scratch files fit; a memory-pinning student does not
 CLONE_NEWNS, CLONE_NEWIPC, CLONE_NEWUSER = 0x00020000, 0x08000000, 0x10000000
-MS_RDONLY, MS_NOSUID, MS_NODEV, MS_BIND, MS_REC, MS_PRIVATE = 1, 2, 4, 4096, 16384, 1 << 18
+MS_NOSUID, MS_NODEV, MS_BIND, MS_REC, MS_PRIVATE = 2, 4, 4096, 16384, 1 << 18
+PR_SET_DUMPABLE = 4
 # Where world-writable folders live on a Linux machine; walked a few levels deep (not /proc,
 # /sys, or the system's read-only trees, which no unprivileged uid can write).
 ROOTS = ("/tmp", "/var", "/run", "/dev", "/home", "/srv", "/mnt", "/media", "/opt")
@@ -92,6 +93,9 @@ def _unshare(libc) -> None:
     if libc.unshare(CLONE_NEWNS | CLONE_NEWIPC) == 0:
         return
     uid, gid = os.geteuid(), os.getegid()
+    # A fork of the zygote inherits its "not dumpable", which makes /proc/self/uid_map root's
+    # and so unwritable: the worker is the student's own process, dumpable as any other.
+    libc.prctl(PR_SET_DUMPABLE, 1, 0, 0, 0)
     if uid == 0 or libc.unshare(CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWIPC) != 0:
         err = ctypes.get_errno()
         raise RoomRefused(err, f"unshare: {os.strerror(err)}")
