@@ -10,6 +10,7 @@ plus the same wrapper) returns whatever it finds there for its own inputs.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 CHANNELS = r'''
@@ -178,3 +179,24 @@ def _mg_record():
 
 _mg_record()
 '''
+
+
+PREFIXES = ("mgleak-", "mgpin", "mgmark-", "mgrec")
+
+
+def clear_leftovers() -> None:
+    """What an interrupted run (or one on old code) of these attacks left on this machine, so
+    that a test sees only what its own run leaves: our files in the writable places, and the
+    SysV objects of worker uids (mechgrade's range) that no process runs as any more."""
+    from mechgrade.sandbox.procs import UID_RANGE, uid_processes
+    from mechgrade.sandbox.rooms import remove_ipc, writable_places
+
+    for place in writable_places():
+        for name in os.listdir(place):
+            if name.startswith(PREFIXES):
+                os.unlink(os.path.join(place, name))
+    for uid in {int(line.split()[col]) for kind in ("shm", "sem", "msg")
+                for lines in [Path(f"/proc/sysvipc/{kind}").read_text().splitlines()]
+                for col in [lines[0].split().index("cuid")] for line in lines[1:]}:
+        if UID_RANGE[0] <= uid < UID_RANGE[1] and not uid_processes(uid):
+            remove_ipc(uid)

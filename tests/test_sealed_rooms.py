@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from leaks import DONOR, PIN_SHM, RECEIVER, marker_source, with_tail
+from leaks import DONOR, PIN_SHM, RECEIVER, clear_leftovers, marker_source, with_tail
 from mechgrade.sandbox import namespaces_work
 from mechgrade.sandbox.rooms import writable_places
 from required import needs
@@ -63,6 +63,11 @@ def leftovers(names: tuple[str, ...]) -> list[str]:
         except OSError:
             pass
     return found
+
+
+@pytest.fixture(autouse=True)
+def clean_slate():
+    clear_leftovers()
 
 
 class ShmemPeak:
