@@ -11,6 +11,8 @@ plus the same wrapper) returns whatever it finds there for its own inputs.
 from __future__ import annotations
 
 import os
+import subprocess
+import tempfile
 from pathlib import Path
 
 CHANNELS = r'''
@@ -128,8 +130,9 @@ def with_tail(workspace: Path, tail: str, modules: tuple[str, ...] | None = None
 
 
 def marker_source(marker: str) -> str:
-    """Leaves one file named ``marker`` in every world-writable place it can write and a 8 MB
-    SysV shared-memory segment (mode 666), at import: the user layer's leftovers."""
+    """Leaves one file named ``marker`` in every world-writable place it can write, a 8 MB
+    SysV shared-memory segment (mode 666) and a POSIX message queue named ``marker``, at
+    import: the user layer's leftovers."""
     return rf'''
 def _mg_leave():
     import ctypes, os
@@ -141,6 +144,10 @@ def _mg_leave():
             pass
     libc = ctypes.CDLL(None)
     libc.shmget(0x6d67 + os.getpid() % 1000, 8 << 20, 0o1000 | 0o666)
+    try:
+        ctypes.CDLL("librt.so.1").mq_open(b"/{marker}", 0o100 | 0o2, 0o666, None)  # O_CREAT | O_RDWR
+    except OSError:
+        pass
 _mg_leave()
 '''
 
@@ -186,8 +193,9 @@ PREFIXES = ("mgleak-", "mgpin", "mgmark-", "mgrec")
 
 def clear_leftovers() -> None:
     """What an interrupted run (or one on old code) of these attacks left on this machine, so
-    that a test sees only what its own run leaves: our files in the writable places, and the
-    SysV objects of worker uids (mechgrade's range) that no process runs as any more."""
+    that a test sees only what its own run leaves: our files in the writable places and our
+    POSIX message queues, and the SysV objects of worker uids (mechgrade's range) that no
+    process runs as any more."""
     from mechgrade.sandbox.procs import UID_RANGE, uid_processes
     from mechgrade.sandbox.rooms import remove_ipc, writable_places
 
@@ -195,6 +203,13 @@ def clear_leftovers() -> None:
         for name in os.listdir(place):
             if name.startswith(PREFIXES):
                 os.unlink(os.path.join(place, name))
+    where = tempfile.mkdtemp()
+    if subprocess.run(["mount", "-t", "mqueue", "mqueue", where]).returncode == 0:
+        for name in os.listdir(where):
+            if name.startswith(PREFIXES):
+                os.unlink(os.path.join(where, name))
+        subprocess.run(["umount", where])
+    os.rmdir(where)
     for uid in {int(line.split()[col]) for kind in ("shm", "sem", "msg")
                 for lines in [Path(f"/proc/sysvipc/{kind}").read_text().splitlines()]
                 for col in [lines[0].split().index("cuid")] for line in lines[1:]}:

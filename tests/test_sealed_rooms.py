@@ -16,6 +16,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -68,6 +69,17 @@ def leftovers(names: tuple[str, ...]) -> list[str]:
 @pytest.fixture(autouse=True)
 def clean_slate():
     clear_leftovers()
+
+
+def message_queues() -> set[str]:
+    """Names of the machine's POSIX message queues (an mqueue filesystem mounted for a moment)."""
+    where = tempfile.mkdtemp()
+    subprocess.run(["mount", "-t", "mqueue", "mqueue", where], check=True)
+    try:
+        return set(os.listdir(where))
+    finally:
+        subprocess.run(["umount", where], check=True)
+        os.rmdir(where)
 
 
 class ShmemPeak:
@@ -129,6 +141,7 @@ def test_the_user_layer_leaves_nothing_a_check_created(layer, make_ws, tmp_path)
     assert not leftovers((marker,)), "the worker's files outlived the check"
     new = {s for s in sysv_segments() - segments if s[1] == str(8 << 20)}
     assert not new, f"the worker's SysV shared memory outlived the check: {new}"
+    assert marker not in message_queues(), "the worker's POSIX message queue outlived the check"
 
 
 def test_the_no_unshare_wrapper_refuses_what_docker_refuses():
