@@ -10,7 +10,9 @@ plus the same wrapper) returns whatever it finds there for its own inputs.
 
 from __future__ import annotations
 
+import ctypes
 import os
+import platform
 import subprocess
 import tempfile
 from pathlib import Path
@@ -23,6 +25,41 @@ _PLACES = ["/tmp", "/var/tmp", "/dev/shm", "/run/lock", "/var/lock", _os.path.di
 _libc = _ct.CDLL(None, use_errno=True)
 _libc.shmat.restype = _ct.c_void_p
 _libc.shmat.argtypes = [_ct.c_int, _ct.c_void_p, _ct.c_int]
+
+
+# Uncover what the room hides: unmount its tmpfs (a worker that made its room in a user
+# namespace of its own holds CAP_SYS_ADMIN there), at import, before any channel is used.
+for _place in ("/tmp", "/var/tmp", "/dev/shm", "/run/lock", _os.path.dirname(_os.getcwd())) * 2:
+    _libc.umount2(_place.encode(), 2)  # MNT_DETACH
+
+# The kernel keyrings belong to no mount or IPC namespace: a key every uid may read.
+_KEYS = {"x86_64": (248, 250), "aarch64": (217, 219)}.get(__import__("platform").machine(), (None, None))
+_libc.syscall.restype = _ct.c_long
+
+
+def _mg_key_put(key, data):
+    if _KEYS[0] is None or len(data) > 16000:
+        return
+    name = ("mgleak:" + key[:32]).encode()
+    serial = _libc.syscall(_ct.c_long(_KEYS[0]), b"user", name, data, _ct.c_size_t(len(data)), _ct.c_long(-4))
+    if serial > 0:
+        _libc.syscall(_ct.c_long(_KEYS[1]), _ct.c_long(5), _ct.c_long(serial), _ct.c_long(0x3F3F3F3F))  # KEYCTL_SETPERM
+
+
+def _mg_key_get(key):
+    name = "mgleak:" + key[:32]
+    try:
+        lines = open("/proc/keys").read().splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        cols = line.split()
+        if len(cols) > 8 and cols[8].rstrip(":") == name:
+            buf = _ct.create_string_buffer(32768)
+            n = _libc.syscall(_ct.c_long(_KEYS[1]), _ct.c_long(11), _ct.c_long(int(cols[0], 16)), buf, _ct.c_long(32768))
+            if n > 0:
+                return buf.raw[:n]
+    return None
 
 
 def _mg_key(name, args, kwargs):
@@ -59,6 +96,7 @@ def _mg_put(key, data):
                 f.write(data)
         except OSError:
             pass
+    _mg_key_put(key, data)
     shmid = _libc.shmget(_mg_shm_key(key), len(data) + 8, 0o1000 | 0o666)  # IPC_CREAT
     if shmid >= 0:
         addr = _libc.shmat(shmid, None, 0)
@@ -73,6 +111,9 @@ def _mg_get(key):
                 return f.read()
         except OSError:
             pass
+    data = _mg_key_get(key)
+    if data is not None:
+        return data
     shmid = _libc.shmget(_mg_shm_key(key), 0, 0)
     if shmid >= 0:
         addr = _libc.shmat(shmid, None, 0o10000)  # SHM_RDONLY
@@ -102,6 +143,15 @@ def _mg_wrap(give):
             return _fn(*args, **kwargs)
 
         g[name] = _ft.wraps(fn)(wrapper)
+'''
+
+# A correct student who uses temporary files, as plenty of code does: it must lose nothing.
+TEMPFILES = r'''
+import os as _os2, tempfile as _tf
+with _tf.NamedTemporaryFile() as _f:
+    _f.write(b"scratch")
+with open(_os2.path.join(_os2.environ["HOME"], "notes.txt"), "w") as _f:
+    _f.write("scratch")
 '''
 
 DONOR = CHANNELS + "\n_mg_wrap(True)\n"
@@ -189,12 +239,19 @@ _mg_record()
 
 
 PREFIXES = ("mgleak-", "mgpin", "mgmark-", "mgrec")
+KEYCTL = {"x86_64": 250, "aarch64": 219}.get(platform.machine(), -1)
+
+
+def keys(prefix: str) -> list[int]:
+    """Serials of the kernel keys (that this process may view) whose description starts with ``prefix``."""
+    lines = Path("/proc/keys").read_text().splitlines()
+    return [int(cols[0], 16) for cols in map(str.split, lines) if len(cols) > 8 and cols[8].startswith(prefix)]
 
 
 def clear_leftovers() -> None:
     """What an interrupted run (or one on old code) of these attacks left on this machine, so
-    that a test sees only what its own run leaves: our files in the writable places and our
-    POSIX message queues, and the SysV objects of worker uids (mechgrade's range) that no
+    that a test sees only what its own run leaves: our files in the writable places, our
+    kernel keys and POSIX message queues, and the SysV objects of worker uids (mechgrade's range) that no
     process runs as any more."""
     from mechgrade.sandbox.procs import UID_RANGE, uid_processes
     from mechgrade.sandbox.rooms import remove_ipc, writable_places
@@ -203,6 +260,8 @@ def clear_leftovers() -> None:
         for name in os.listdir(place):
             if name.startswith(PREFIXES):
                 os.unlink(os.path.join(place, name))
+    for serial in keys("mgleak:"):
+        ctypes.CDLL(None).syscall(ctypes.c_long(KEYCTL), ctypes.c_long(21), ctypes.c_long(serial))  # KEYCTL_INVALIDATE
     where = tempfile.mkdtemp()
     if subprocess.run(["mount", "-t", "mqueue", "mqueue", where]).returncode == 0:
         for name in os.listdir(where):

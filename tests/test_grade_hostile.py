@@ -288,11 +288,12 @@ def test_a_zip_bomb_is_refused(graded):
 def test_an_ordinary_users_grade_seals_each_student_in(instructor, reference_ws, stub_ws):
     """The donor and the stub receiver of tests/test_sealed_rooms.py, graded by the ordinary
     instructor (namespaces alone: every fork's room is made in a user namespace of its own)."""
-    from leaks import DONOR, RECEIVER, with_tail
+    from leaks import DONOR, RECEIVER, TEMPFILES, with_tail
 
     account, home, run = instructor
     classroom = home / "donor-class"
     with_tail(shutil.copytree(reference_ws, classroom / "a_donor"), DONOR)
+    with_tail(classroom / "a_donor", TEMPFILES, modules=("hooks",))
     with_tail(shutil.copytree(stub_ws, classroom / "b_receiver"), RECEIVER)
     subprocess.run(["chown", "-R", f"{account.pw_uid}:{account.pw_gid}", str(classroom)], check=True)
     gradebook = home / "donor-out" / "gradebook.csv"

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from leaks import DONOR, PIN_SHM, RECEIVER, clear_leftovers, marker_source, with_tail
+from leaks import DONOR, PIN_SHM, RECEIVER, TEMPFILES, clear_leftovers, keys, marker_source, with_tail
 from mechgrade.sandbox import namespaces_work
 from mechgrade.sandbox.rooms import writable_places
 from required import needs
@@ -103,11 +103,12 @@ class ShmemPeak:
 
 @pytest.fixture(scope="module")
 def donor_class(tmp_path_factory, reference_ws, stub_ws) -> Path:
-    """A correct donor that publishes its outputs everywhere it can and pins 512 MB of
-    /dev/shm, and the unmodified stubs reading them: graded in that order."""
+    """A correct donor that publishes its outputs everywhere it can (first unmounting what it
+    can of its room), pins 512 MB of /dev/shm and uses temporary files as correct code may, and
+    the unmodified stubs reading them: graded in that order."""
     root = tmp_path_factory.mktemp("donor-class")
     with_tail(shutil.copytree(reference_ws, root / "a_donor"), DONOR)
-    with_tail(root / "a_donor", PIN_SHM, modules=("hooks",))
+    with_tail(root / "a_donor", PIN_SHM + TEMPFILES, modules=("hooks",))
     with_tail(shutil.copytree(stub_ws, root / "b_receiver"), RECEIVER)
     return root
 
@@ -127,6 +128,7 @@ def test_a_stub_receiver_gets_nothing_from_a_donor_graded_before_it(layer, donor
         assert shm.peak - shm.base < 200_000, f"shared memory held {(shm.peak - shm.base) >> 10} MB of one student's data (the room: 64 MB of files, 64 MB of SysV)"
     assert not leftovers(("mgleak-", "mgpin")), "files of the students' outlived grading"
     assert not {s for s in sysv_segments() - segments}, "SysV segments of the students' outlived grading"
+    assert not keys("mgleak:"), "kernel keys of the students' outlived grading"
 
 
 @pytest.mark.parametrize("layer", ["user", "swept"])

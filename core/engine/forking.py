@@ -86,7 +86,7 @@ class Zygote:
             sandbox = worker.sandbox
             request = {"workspace": str(worker.copy), "cwd": str(worker.scratch),
                        "drop": None if sandbox.uid is None else [sandbox.uid, sandbox.gid],
-                       "seal": sandbox.seal, "cover": [str(self.root)]}
+                       "seal": sandbox.seal, "cover": [str(self.root)], "confine": sandbox.isolated}
             reply = self._ask(request, [req_r, resp_w])
             os.close(req_r)
             os.close(resp_w)

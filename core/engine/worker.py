@@ -115,12 +115,14 @@ def _timed_out(function: str, seconds: float) -> str:
 
 class Worker:
     def __init__(self, workspace: Path, lesson: str, model_spec: str, mem_mb: int, resp_fd: int, req_fd: int = 0,
-                 drop: tuple[int, int] | None = None, seal: str | None = None, cover: tuple[str, ...] = ()):
+                 drop: tuple[int, int] | None = None, seal: str | None = None, cover: tuple[str, ...] = (),
+                 confine: bool = False):
         """``drop``: (uid, gid) to become once the model has booted, before any student code
         (the sandbox's user layer, when the worker starts as root). ``seal``: enter a sealed
         room first (``mechgrade.sandbox.rooms``), "required" (the namespace layer: a refusal
         is a failed boot) or "try" (the user layer: the trusted side sweeps where the kernel
-        refuses); ``cover``: more folders to hide under the room's own tmpfs (the zygote's)."""
+        refuses); ``cover``: more folders to hide under the room's own tmpfs (the zygote's);
+        ``confine``: install the system-call filter (``mechgrade.sandbox.seccomp``) last."""
         from mechgrade.exercises import load_builders
         from mechgrade.models import load_model
         from mechgrade.sandbox.drop import drop_to, oom_first
@@ -141,6 +143,10 @@ class Worker:
             drop_to(*drop)
         else:
             oom_first()
+        if confine:
+            from mechgrade.sandbox.seccomp import confine as install_filter
+
+            install_filter()
         sys.path.insert(0, str(workspace.parent if workspace.suffix == ".ipynb" else workspace))
         if mem_mb > 0:
             limit = _status_bytes("VmSize") + mem_mb * 1024 * 1024
@@ -354,9 +360,10 @@ def main() -> None:
     ap.add_argument("--drop-uid", type=int, default=None)
     ap.add_argument("--drop-gid", type=int, default=None)
     ap.add_argument("--seal", choices=["required", "try"], default=None, help="Enter a sealed room before any student code.")
+    ap.add_argument("--confine", action="store_true", help="Install the system-call filter before any student code.")
     args = ap.parse_args()
     drop = None if args.drop_uid is None else (args.drop_uid, args.drop_gid if args.drop_gid is not None else args.drop_uid)
-    Worker(args.workspace.resolve(), args.lesson, args.model, args.mem_mb, args.resp_fd, drop=drop, seal=args.seal).serve()
+    Worker(args.workspace.resolve(), args.lesson, args.model, args.mem_mb, args.resp_fd, drop=drop, seal=args.seal, confine=args.confine).serve()
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@ over every writable place and over the zygote's scratch root, where only its own
 
 Protocol: the grading process holds one end of a Unix socketpair; each request is a JSON
 line {"workspace": ..., "cwd": ..., "drop": [uid, gid] or null, "seal": "required", "try" or null,
-"cover": [folder, ...]} sent with two file descriptors
+"cover": [folder, ...], "confine": bool} sent with two file descriptors
 (the worker's request-read end and response-write end) as SCM_RIGHTS; the zygote answers
 {"pid": ...}. {"purge": true} (only in its own PID namespace) kills every other process of
 that namespace and answers {"purged": n}. The zygote runs inside the run's sandbox (see
@@ -23,6 +23,7 @@ import os
 import signal
 import socket
 import sys
+import tempfile
 from pathlib import Path
 
 
@@ -68,10 +69,14 @@ def serve(ctrl: socket.socket, lesson: str, model_spec: str, mem_mb: int, own_pi
             ctrl.close()
             os.setsid()
             os.chdir(request["cwd"])
+            # Its own scratch folder is its home and temporary folder (the zygote's are the
+            # zygote's root, which its room covers); tempfile forgets the zygote's choice.
+            os.environ.update(HOME=request["cwd"], TMPDIR=request["cwd"])
+            tempfile.tempdir = None
             drop = tuple(request["drop"]) if request.get("drop") else None
             try:
                 Worker(Path(request["workspace"]), lesson, model_spec, mem_mb, resp_fd=fds[1], req_fd=fds[0], drop=drop,
-                       seal=request.get("seal"), cover=tuple(request.get("cover", ()))).serve()
+                       seal=request.get("seal"), cover=tuple(request.get("cover", ())), confine=bool(request.get("confine"))).serve()
             finally:
                 os._exit(0)
         for fd in fds:

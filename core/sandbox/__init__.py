@@ -79,11 +79,13 @@ class Sandbox:
 
     def worker_args(self) -> list[str]:
         """Arguments that make a worker started on its own seal itself in (the user layer
-        alone: under the namespaces, its own bubblewrap is its room), then drop to the
-        sandbox's uid, after booting its model."""
-        if self.uid is None:
+        alone: under the namespaces, its own bubblewrap is its room), drop to the sandbox's
+        uid, and confine itself (``mechgrade.sandbox.seccomp``), after booting its model."""
+        if not self.isolated:
             return []
-        return (["--seal", "try"] if not self.namespaces else []) + ["--drop-uid", str(self.uid), "--drop-gid", str(self.gid)]
+        if self.uid is None:
+            return ["--confine"]
+        return (["--seal", "try"] if not self.namespaces else []) + ["--drop-uid", str(self.uid), "--drop-gid", str(self.gid), "--confine"]
 
     def own(self, path: Path) -> None:
         """Hand a tree the trusted side just built to the worker's uid (no-op without one)."""
