@@ -13,8 +13,13 @@ Two layers, each used where the platform offers it:
 - **user** (as root): the worker boots its model, then drops to a dedicated unprivileged uid
   (a fresh one per run, or the autograder's named user) with no groups, no capabilities,
   ``no_new_privs``, a process limit and an ``oom_score_adj`` of 1000 it cannot lower. Every
-  process of that uid is killed when the run ends, and its files in shared temporary folders
-  are removed.
+  process of that uid is killed when the run ends; the worker seals itself in a room where
+  the kernel allows (``mechgrade.sandbox.rooms``), and elsewhere what its uid left in the
+  machine's writable places and IPC is swept.
+
+In both, the worker seals itself in a room of its own where the zygote of ``mechgrade grade``
+forks it (``mechgrade.sandbox.rooms``: its own writable places and IPC), and installs a
+system-call filter (``mechgrade.sandbox.seccomp``) just before any student code.
 
 ``none`` (no bubblewrap, not root: macOS, or user namespaces disabled) protects nothing
 beyond the worker being a separate process; ``mechgrade grade`` refuses it unless told
