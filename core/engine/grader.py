@@ -60,11 +60,11 @@ class Grader:
     """One per (lesson, workspace) in a pytest session: owns the worker and the answer key."""
 
     def __init__(self, lesson: Lesson, workspace: Path, model_spec: str, mem_mb: int = 2048, zygote=None,
-                 worker_user: str | None = None, from_cell: bool = False, deadline: float | None = None):
+                 worker_user: str | None = None, from_cell: str | None = None, deadline: float | None = None):
         """``deadline``: Unix time by which the whole run must end (no case starts or runs past it)."""
         self.lesson, self.workspace, self.model_spec = lesson, Path(workspace), model_spec
         self.mem_mb, self.zygote, self.worker_user = mem_mb, zygote, worker_user
-        self.from_cell = from_cell  # graded from a notebook's check() cell: feedback points there
+        self.from_cell = from_cell  # "notebook" or "script": graded by check() from there, feedback points there
         self.deadline = None if deadline is None else time.monotonic() + (deadline - time.time())
         self.start_error: WorkerUnavailable | None = None
         self.hidden_started = False  # the hidden cases' own worker has replaced the public one
@@ -117,6 +117,9 @@ class Grader:
         """Where the student reads the instructions and how they recheck one exercise: a folder
         workspace, a notebook graded with --path, or a notebook's check() cell."""
         lesson, e = self.lesson.id, exercise.id
+        if self.from_cell == "script":
+            return {"instructions": f"the lesson's instructions (`mechgrade start {lesson}` writes them)",
+                    "recheck": "call `check(...)` again to recheck"}
         if self.from_cell:
             return {"instructions": "this notebook", "recheck": "run the `check(...)` cell again to recheck"}
         if self.workspace.suffix == ".ipynb":

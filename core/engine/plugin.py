@@ -34,7 +34,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--mechgrade-deadline", type=float, default=None,
                     help="Wall-clock time (Unix seconds) by which grading must end; later cases are reported as not run.")
     group.addoption("--mechgrade-lesson", default=None, help="Start this lesson's worker at once, booting while pytest collects.")
-    group.addoption("--mechgrade-from-cell", action="store_true", help="Graded from a notebook's check() cell (feedback points there).")
+    group.addoption("--mechgrade-from-cell", choices=("notebook", "script"), default=None,
+                    help="Graded by check() from a notebook cell or a script (feedback points there).")
 
 
 def _case(item: pytest.Item):

@@ -66,10 +66,10 @@ class _ZygoteProvider:
 def check_workspace(lesson_id: str, path: Path, *, model: str | None = None, exercises: tuple[str, ...] = (),
                     hidden: bool = False, results_path: Path | None = None, progress: Progress | None = None,
                     mem_mb: int = 2048, zygote=None, worker_user: str | None = None,
-                    extra_plugins: tuple = (), from_cell: bool = False, deadline: float | None = None) -> GradingResult:
+                    extra_plugins: tuple = (), from_cell: str | None = None, deadline: float | None = None) -> GradingResult:
     """``extra_plugins``: more pytest plugin objects for this run (e.g. ``values.ValueRecorder``);
     ``worker_user``: run the student's code as this user (the Gradescope autograder, as root);
-    ``from_cell``: graded from a notebook's ``check()`` cell, so feedback points to the notebook;
+    ``from_cell``: "notebook" or "script": graded by ``check()`` from there, so feedback points there;
     ``deadline``: Unix time by which grading must end (later cases are reported as not run)."""
     lesson = load_lesson(lesson_id)
     if hidden:
@@ -105,7 +105,7 @@ def check_workspace(lesson_id: str, path: Path, *, model: str | None = None, exe
     if worker_user:
         args += ["--mechgrade-worker-user", worker_user]
     if from_cell:
-        args.append("--mechgrade-from-cell")
+        args += ["--mechgrade-from-cell", from_cell]
     if deadline is not None:
         args += ["--mechgrade-deadline", repr(deadline)]
     if results_path:
