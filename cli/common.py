@@ -9,10 +9,24 @@ import click
 from mechgrade.errors import MechgradeError
 
 USAGE_ERROR = 2
+INTERRUPTED = 130  # 128 + SIGINT, what a shell reports for a command stopped by Ctrl-C
 
 
 class MechgradeClickError(click.ClickException):
     exit_code = USAGE_ERROR
+
+
+class Interrupted(click.ClickException):
+    """Ctrl-C: one word on stderr and 130, never a traceback, a table or an exit status of 0
+    (``mechgrade check && git push`` must stop)."""
+
+    exit_code = INTERRUPTED
+
+    def __init__(self) -> None:
+        super().__init__("interrupted")
+
+    def show(self, file=None) -> None:
+        click.echo("interrupted", err=True)
 
 
 def run_guarded(cli: click.Group) -> None:
@@ -20,9 +34,9 @@ def run_guarded(cli: click.Group) -> None:
         cli.main(standalone_mode=False)
     except click.exceptions.Exit as err:
         sys.exit(err.exit_code)
-    except click.Abort:
-        click.echo("Aborted.", err=True)
-        sys.exit(130)
+    except (click.Abort, KeyboardInterrupt):  # Ctrl-C outside a command body (click turns it into Abort)
+        Interrupted().show()
+        sys.exit(INTERRUPTED)
     except click.ClickException as err:
         err.show()
         sys.exit(err.exit_code)
@@ -32,7 +46,8 @@ def run_guarded(cli: click.Group) -> None:
 
 
 def guard(fn):
-    """Decorator for command bodies: a ``MechgradeError`` becomes a one-line CLI error (exit 2)."""
+    """Decorator for command bodies: a ``MechgradeError`` becomes a one-line CLI error (exit 2),
+    Ctrl-C the one word "interrupted" (exit 130)."""
     import functools
 
     @functools.wraps(fn)
@@ -41,5 +56,7 @@ def guard(fn):
             return fn(*args, **kwargs)
         except MechgradeError as err:
             raise MechgradeClickError(str(err)) from None
+        except KeyboardInterrupt:
+            raise Interrupted() from None
 
     return wrapper

@@ -123,8 +123,15 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
             status=status, feedback=feedback, hint=hint, seconds=round(call.duration, 4)))
 
 
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Ctrl-C while the worker booted in ``pytest_configure`` skips ``pytest_sessionfinish``:
+    its process and scratch folder still go (closing twice is harmless)."""
+    for grader in config.stash.get(GRADERS, {}).values():
+        grader.close()
+
+
 @pytest.hookimpl(tryfirst=True)
-def pytest_sessionfinish(session: pytest.Session) -> None:
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     config = session.config
     results = config.stash.get(RESULTS, None)
     for grader in config.stash[GRADERS].values():
@@ -133,7 +140,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         if results is not None and "key" in grader.__dict__:
             results.notices += grader.key.notices
         grader.close()
-    if results is None:
+    if results is None or exitstatus == pytest.ExitCode.INTERRUPTED:  # Ctrl-C: a part-run is written nowhere
         return
     results.execution_time = time.perf_counter() - config.stash[STARTED]
     results.cases.sort(key=lambda c: tuple(int(x) for x in c.number.split(".")))

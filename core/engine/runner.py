@@ -123,13 +123,15 @@ class StudentWorker:
         The worker gets a fresh scratch folder holding a copy of the workspace (regular files
         only): that copy is all of the student's it reads, and the only place it may write."""
         self.scratch = self._new_scratch()
-        self._log = tempfile.TemporaryFile()  # the worker's stdout and stderr, for boot errors
-        try:
+        self._log = None
+        try:  # from the folder's first moment: a Ctrl-C anywhere in here leaves nothing behind
+            self._log = tempfile.TemporaryFile()  # the worker's stdout and stderr, for boot errors
             self.copy = stage_workspace(self.workspace, self.scratch)
             self.sandbox.own(self.scratch)
             self.proc, self._resp = self._launch()
         except BaseException:
-            self._log.close()
+            if self._log is not None:
+                self._log.close()
             remove_tree(self.scratch)
             self.proc = None
             raise

@@ -117,6 +117,8 @@ def check_workspace(lesson_id: str, path: Path, *, model: str | None = None, exe
         plugins.append(_ZygoteProvider(zygote))
     with redirect_stdout(sink), redirect_stderr(sink):
         code = pytest.main(args, plugins=plugins)
+    if code == pytest.ExitCode.INTERRUPTED:  # pytest caught Ctrl-C; a part-run is no result
+        raise KeyboardInterrupt
     if collector.domain_error is not None:
         raise collector.domain_error
     if collector.result is None or collector.errors:
