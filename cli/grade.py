@@ -4,13 +4,13 @@ from pathlib import Path
 
 import click
 
-from mechgrade.cli.common import guard
+from mechgrade.cli.common import Interrupted, guard
 
 
 @click.command("grade", short_help="Grade a class of submissions into a gradebook.")
 @click.argument("lesson")
 @click.argument("submissions", type=click.Path(path_type=Path))
-@click.option("-o", "--output", "gradebook", type=click.Path(path_type=Path), default=Path("gradebook.csv"), help="Gradebook CSV to write.")
+@click.option("-o", "--output", "gradebook", type=click.Path(path_type=Path), default=Path("gradebook.csv"), show_default=True, help="Gradebook CSV to write.")
 @click.option("--results-dir", type=click.Path(path_type=Path), default=None, help="Where each student's results.json goes (default: next to the CSV).")
 @click.option("-j", "--jobs", type=int, default=None, help="Submissions graded in parallel (default: number of cores).")
 @click.option("--hidden", is_flag=True, help="Also run the hidden cases.")
@@ -22,7 +22,9 @@ from mechgrade.cli.common import guard
 @guard
 def grade(lesson: str, submissions: Path, gradebook: Path, results_dir: Path | None, jobs: int | None,
           hidden: bool, resume: bool, model_spec: str | None, no_sandbox: bool, student_limit_s: float) -> None:
-    """Grade a class: SUBMISSIONS holds one subfolder or .zip per student (Gradescope's export works)."""
+    """Grade a class: SUBMISSIONS holds one subfolder, .zip, .ipynb or .py per student (Gradescope's export works).
+
+    Exit status 130 when interrupted (Ctrl-C): the students graded by then are in the gradebook."""
     from rich.console import Console
 
     from mechgrade.engine.gradebook import grade_class
@@ -36,3 +38,5 @@ def grade(lesson: str, submissions: Path, gradebook: Path, results_dir: Path | N
     for line in report.summary_lines():
         click.echo(line)
     click.echo(f"gradebook: {gradebook}; per-student results.json: {results_dir}/")
+    if report.interrupted:  # Ctrl-C: who was graded is saved above; the status says the run did not finish
+        raise Interrupted()

@@ -128,6 +128,21 @@ def build_notebook(lesson, *, sources: dict[str, str], intro: str, sections: dic
         cells.append(_cell("markdown", sections[exercise.id]))
         cells += [_cell("code", text) for text in split_module(sources[f"{exercise.id}.py"])]
         cells += [_cell("code", f"check({lesson.id!r}, {f.name})", skip) for f in exercise.functions]
+    return _notebook(cells)
+
+
+def module_notebook(source: str) -> dict:
+    """A student's single .py file (``mechgrade grade``'s loose NAME.py) as a notebook of its
+    top-level pieces, graded like any notebook: one broken function costs only itself. A file
+    that does not parse is one cell, whose error is then reported as such."""
+    try:
+        pieces = split_module(source)
+    except SyntaxError:
+        pieces = [source]
+    return _notebook([_cell("code", text) for text in pieces])
+
+
+def _notebook(cells: list[dict]) -> dict:
     for i, cell in enumerate(cells, 1):  # nbformat 4.5 ids; deterministic, so regenerated notebooks diff cleanly
         cell["id"] = f"cell-{i}"
     kernel = {"display_name": "Python 3", "language": "python", "name": "python3"}

@@ -48,15 +48,22 @@ class ClassReport(BaseModel):
     gradebook: Path
     results_dir: Path
     sandbox: str = ""
+    hidden_not_graded: float = 0.0  # points of the hidden cases, when they were not run (no --hidden)
+    not_submissions: dict[str, str] = {}  # entry of the class folder -> why it is not graded
+    interrupted: list[str] = []  # students not graded because the run was interrupted (Ctrl-C)
 
     def summary_lines(self, top: int = 5) -> list[str]:
         graded = [r for r in self.rows if r.status == "graded"]
         scores = [r.score for r in graded]
-        lines = [f"{len(self.rows)} submissions, {len(graded)} graded, {len(self.rows) - len(graded)} not gradable"
+        lines = [f"{len(self.rows) + len(self.interrupted)} submissions, {len(graded)} graded, "
+                 f"{len(self.rows) - len(graded)} not gradable"
+                 + (f", {len(self.interrupted)} not graded (interrupted)" if self.interrupted else "")
                  + (f"; student code ran in a sandbox: {self.sandbox}" if self.sandbox else "")]
         if scores:
+            hidden = (f"; hidden cases worth {self.hidden_not_graded:g} more points were not graded (grade with --hidden)"
+                      if self.hidden_not_graded else "")
             lines.append(f"scores: mean {statistics.mean(scores):.1f}, median {statistics.median(scores):.1f}, "
-                         f"min {min(scores):g}, max {max(scores):g} (of {graded[0].max_score:g})")
+                         f"min {min(scores):g}, max {max(scores):g} (of {graded[0].max_score:g}{hidden})")
             bins = Counter(min(int(100 * r.score / r.max_score // 10) * 10, 90) if r.max_score else 0 for r in graded)
             lines.append("distribution (% of max): " + "  ".join(f"{b}-{b + 9 if b < 90 else 100}: {bins[b]}" for b in range(0, 100, 10)))
         for title, counter in (("most failed cases", Counter(c for r in graded for c in r.failed_cases)),
@@ -67,18 +74,36 @@ class ClassReport(BaseModel):
         for r in self.rows:
             if r.status != "graded":
                 lines.append(f"not graded: {r.student}: {r.status}")
+        for name, why in self.not_submissions.items():
+            lines.append(f"not a submission: {name}: {why}")
+        if self.interrupted:
+            lines.append(f"interrupted: not graded: {', '.join(self.interrupted)} (rerun with --resume to grade them)")
         return lines
 
 
-def find_submissions(root: Path) -> list[tuple[str, Path]]:
-    """(student id, folder or zip) for each entry of ``root`` (Gradescope's export layout works)."""
+SUBMISSION_SUFFIXES = (".zip", ".ipynb", ".py")  # beside folders: one file per student, named after them
+
+
+def find_submissions(root: Path, lesson: Lesson, *, ours: tuple[Path, ...] = ()) -> tuple[list[tuple[str, Path]], dict[str, str]]:
+    """(student id, folder, .zip, .ipynb or .py) for each entry of ``root`` (Gradescope's export
+    layout works), and {entry: why it is not graded} for every other entry, so that no student is
+    dropped without a word. ``ours``: this run's own outputs (gradebook, results), not listed."""
     if not root.is_dir():
-        raise WorkspaceError(f"{root} is not a folder of submissions (one subfolder or .zip per student).")
-    subs = [(p.stem if p.suffix == ".zip" else p.name, p) for p in sorted(root.iterdir())
-            if p.is_dir() or p.suffix == ".zip"]
+        raise WorkspaceError(f"{root} is not a folder of submissions (one subfolder, .zip, .ipynb or .py per student).")
+    modules = {f"{e.id}.py" for e in lesson.exercises}
+    subs, others = [], {}
+    for p in sorted(root.iterdir()):
+        if any(p.resolve() == o.resolve() for o in ours):
+            continue
+        if p.name in modules:
+            others[p.name] = "a lesson module loose in the class folder; a student's modules go in their own subfolder or .zip"
+        elif p.is_dir() or (p.is_file() and p.suffix in SUBMISSION_SUFFIXES):
+            subs.append((p.name if p.is_dir() else p.stem, p))
+        else:
+            others[p.name] = "not a submission (one subfolder, .zip, .ipynb or .py per student)"
     if not subs:
-        raise WorkspaceError(f"{root} holds no submissions: expected one subfolder or .zip per student.")
-    return subs
+        raise WorkspaceError(f"{root} holds no submissions: expected one subfolder, .zip, .ipynb or .py per student.")
+    return subs, others
 
 
 def locate_modules(folder: Path, lesson: Lesson) -> Path:
@@ -107,6 +132,20 @@ def _materialize(source: Path, scratch: Path, lesson: Lesson) -> Path:
     dest = scratch / "submission"
     if source.suffix == ".zip":
         unzip_capped(source, dest)
+    elif source.is_file():  # a loose NAME.ipynb, or NAME.py holding every function: graded as a notebook
+        dest.mkdir()
+        if source.is_symlink():
+            raise WorkspaceError(f"{source.name} is a link; links are not graded")
+        if source.stat().st_size > MAX_FILE_BYTES:
+            raise WorkspaceError(f"{source.name} is too large (at most {MAX_FILE_BYTES >> 20} MB is graded)")
+        notebook = dest / f"{source.stem}.ipynb"
+        if source.suffix == ".py":
+            from mechgrade.notebook import module_notebook
+
+            notebook.write_text(json.dumps(module_notebook(source.read_text(encoding="utf-8", errors="replace"))))
+        else:
+            notebook.write_bytes(source.read_bytes())
+        return notebook
     else:
         copy_submission(source, dest)
     return locate_modules(dest, lesson)
@@ -145,11 +184,32 @@ STUDENT_LIMIT_S = 600.0  # one submission's wall clock in `grade`: its worst cas
 _ZYGOTE = None
 
 
+_SCRATCH: Path | None = None  # the submission being graded in this process, removed if it is stopped
+
+
 def _init_process(lesson_id: str, model: str, mem_mb: int, sandbox: Sandbox) -> None:
+    """A grading process: Ctrl-C is the parent's to handle (it stops us with SIGTERM, after the
+    students already graded are saved); however it ends, its zygote and folders go with it."""
+    import signal
+    from multiprocessing.util import Finalize
+
     from mechgrade.engine.forking import Zygote
 
     global _ZYGOTE
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, _stopped)
     _ZYGOTE = Zygote(lesson=lesson_id, model_spec=model, mem_mb=mem_mb, sandbox=sandbox)
+    Finalize(_ZYGOTE, _ZYGOTE.close, exitpriority=10)  # run when the pool shuts its processes down
+
+
+def _stopped(signum, frame) -> None:
+    import os
+
+    if _ZYGOTE is not None:
+        _ZYGOTE.close()
+    if _SCRATCH is not None:
+        remove_tree(_SCRATCH)
+    os._exit(0)
 
 
 def _grade_one(lesson_id: str, student: str, source: Path, results_dir: Path, model: str, hidden: bool,
@@ -159,7 +219,8 @@ def _grade_one(lesson_id: str, student: str, source: Path, results_dir: Path, mo
     lesson = load_lesson(lesson_id)
     exercises = {e.id: 0.0 for e in lesson.exercises}
     public_max = sum(c.points for _, _, c in lesson.iter_cases(hidden=hidden))
-    tmp = Path(tempfile.mkdtemp(prefix="mechgrade-grade-"))
+    global _SCRATCH
+    tmp = _SCRATCH = Path(tempfile.mkdtemp(prefix="mechgrade-grade-"))
     try:
         ws = _materialize(source, tmp, lesson)
         result = check_workspace(lesson_id, ws, model=model, hidden=hidden, zygote=_ZYGOTE,
@@ -171,6 +232,7 @@ def _grade_one(lesson_id: str, student: str, source: Path, results_dir: Path, mo
         return StudentRow(student=student, score=0, max_score=public_max, status=why, exercises=exercises)
     finally:
         remove_tree(tmp)
+        _SCRATCH = None
     for summary in result.exercises():
         exercises[summary.exercise] = summary.score
     return StudentRow(student=student, score=result.score, max_score=result.max_score, status="graded", exercises=exercises,
@@ -202,11 +264,12 @@ def grade_class(lesson_id: str, submissions: Path, *, gradebook: Path, results_d
     model = spec_from_env(model)
     resolve(model)
     sandbox = choose(required=not no_sandbox)
-    subs = find_submissions(Path(submissions))
+    subs, not_submissions = find_submissions(Path(submissions), lesson, ours=(gradebook, results_dir))
     results_dir.mkdir(parents=True, exist_ok=True)
     done = {s for s, _ in subs if resume and (results_dir / f"{s}.json").exists()}
     rows = [_row_from_results(lesson, s, results_dir / f"{s}.json") for s, _ in subs if s in done]
     todo = [(s, p) for s, p in subs if s not in done]
+    interrupted: list[str] = []
     if todo:
         # A key computed once here is reused by every grading process through the disk cache.
         from mechgrade.engine.key import AnswerKey
@@ -216,19 +279,32 @@ def grade_class(lesson_id: str, submissions: Path, *, gradebook: Path, results_d
         ctx = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(jobs, mp_context=ctx, initializer=_init_process, initargs=(lesson_id, model, mem_mb, sandbox)) as pool:
             futures = {pool.submit(_grade_one, lesson_id, s, p, results_dir, model, hidden, student_limit_s): s for s, p in todo}
-            for n, future in enumerate(as_completed(futures), 1):
-                rows.append(future.result())
-                if progress:
-                    progress(futures[future], n, len(todo))
+            try:
+                for n, future in enumerate(as_completed(futures), 1):
+                    rows.append(future.result())
+                    if progress:
+                        progress(futures[future], n, len(todo))
+            except KeyboardInterrupt:  # Ctrl-C: keep who is graded, stop the rest, leave nothing behind
+                for child in multiprocessing.active_children():
+                    child.terminate()  # SIGTERM: the process closes its zygote and scratch (_stopped)
+                pool.shutdown(wait=True, cancel_futures=True)
+                graded = {r.student for r in rows}
+                interrupted = [s for s, _ in todo if s not in graded]
     rows.sort(key=lambda r: r.student)
-    _write_gradebook(gradebook, rows, [e.id for e in lesson.exercises])
-    return ClassReport(lesson=lesson_id, rows=rows, gradebook=gradebook, results_dir=results_dir, sandbox=sandbox.name)
+    hidden_not_graded = 0.0 if hidden else lesson.total_points - sum(c.points for _, _, c in lesson.iter_cases())
+    _write_gradebook(gradebook, rows, [e.id for e in lesson.exercises], hidden_not_graded)
+    return ClassReport(lesson=lesson_id, rows=rows, gradebook=gradebook, results_dir=results_dir, sandbox=sandbox.name,
+                       hidden_not_graded=hidden_not_graded, not_submissions=not_submissions, interrupted=interrupted)
 
 
-def _write_gradebook(path: Path, rows: list[StudentRow], exercises: list[str]) -> None:
+def _write_gradebook(path: Path, rows: list[StudentRow], exercises: list[str], hidden_not_graded: float = 0.0) -> None:
+    """Without --hidden, a column says on every row how many points were not graded, so that
+    "74 of 74" is never uploaded as a full mark out of 100."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    hidden = ["hidden_points_not_graded"] if hidden_not_graded else []
     with open(path, "w", newline="") as f:
         writer = csv.writer(f)
-        writer.writerow(["student", "total", "max", *exercises, "status"])
+        writer.writerow(["student", "total", "max", *hidden, *exercises, "status"])
         for r in rows:
-            writer.writerow([r.student, f"{r.score:g}", f"{r.max_score:g}", *(f"{r.exercises[e]:g}" for e in exercises), r.status])
+            writer.writerow([r.student, f"{r.score:g}", f"{r.max_score:g}", *(f"{hidden_not_graded:g}" for _ in hidden),
+                             *(f"{r.exercises[e]:g}" for e in exercises), r.status])

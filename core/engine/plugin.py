@@ -137,6 +137,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     for grader in config.stash[GRADERS].values():
         if results is not None and "worker" in grader.__dict__:
             results.sandbox = grader.worker.sandbox.name
+            results.cell_errors = grader.worker.cell_errors
         if results is not None and "key" in grader.__dict__:
             results.notices += grader.key.notices
         grader.close()

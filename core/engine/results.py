@@ -75,6 +75,8 @@ class GradingResult(BaseModel):
     execution_time: float = 0.0
     sandbox: str = Field("", description="Where the student's code ran (mechgrade.sandbox): e.g. 'namespaces (bubblewrap)'.")
     notice: str = Field("", description="One sentence about the whole run (e.g. the worker could not start), shown at the top.")
+    cell_errors: list[str] = Field(default_factory=list, description="A notebook's cells that failed when it ran in the "
+                                   "worker ('cell 5, line 1: NameError: ...'), said once, before the cases they break.")
     notices: list[str] = Field(default_factory=list, description="Warnings for whoever ran the check, after the total "
                                "(e.g. a cached answer key that was tampered with and recomputed).")
 
@@ -87,6 +89,12 @@ class GradingResult(BaseModel):
     @property
     def max_score(self) -> float:
         return round(sum(c.max_score for c in self.cases), 4)
+
+    def cell_error_lines(self) -> list[str]:
+        if not self.cell_errors:
+            return []
+        return ["Cells of your notebook that failed when it ran (what they would define is missing below):",
+                *(f"  {e}" for e in self.cell_errors)]
 
     @property
     def all_passed(self) -> bool:
@@ -112,7 +120,7 @@ class GradingResult(BaseModel):
             "tags": [c.exercise, c.function],
         } for c in self.cases]
         shown = [c for c, t in zip(self.cases, tests) if t["visibility"] == "visible"]
-        head = f"{self.notice}\n" if self.notice else ""
+        head = (f"{self.notice}\n" if self.notice else "") + "".join(f"{line}\n" for line in self.cell_error_lines())
         if len(shown) == len(tests):
             return {"score": self.score, "execution_time": round(self.execution_time, 3), "visibility": "visible", "tests": tests,
                     "output": head + f"{self.lesson} on model '{self.model}': {self.score:g} / {self.max_score:g} points."}

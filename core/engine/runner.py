@@ -108,6 +108,7 @@ class StudentWorker:
         self.timed_out: dict[tuple[str, str], float] = {}  # (module, function) -> the time limit it ran past
         self.boot_failure: Outcome | None = None  # why the worker could not start: every later case fails at once
         self.boot_deaths = 0
+        self.cell_errors: list[str] = []  # a notebook's failing cells, from the worker's greeting
         self.proc: subprocess.Popen | None = None
         self._next_id = 0
         self.restarts = 0
@@ -184,6 +185,8 @@ class StudentWorker:
             self.stop()
             return failure
         self._ready = True
+        errors = header.get("cell_errors")  # the worker's word: kept only as bounded strings
+        self.cell_errors = [str(e)[:500] for e in errors[:20] if isinstance(e, str)] if isinstance(errors, list) else []
         return None
 
     def time_left(self) -> float:

@@ -77,6 +77,9 @@ def _reclaim(ceiling: int) -> bool:
     return True
 
 
+MAX_CELL_ERRORS, MAX_CELL_ERROR = 20, 500  # failing notebook cells reported, characters each
+
+
 def _where(exc: BaseException, workspace: Path) -> str:
     """'file.py, line N' of the innermost frame in the student's workspace, if any."""
     if isinstance(exc, SyntaxError) and exc.filename:
@@ -344,7 +347,9 @@ class Worker:
         self.resp.write(json.dumps(header).encode() + b"\n" + blob)
 
     def serve(self) -> None:
-        self.send({"ready": True})
+        # A notebook's failing cells, said once by the grading side before the cases they break.
+        errors = list(self.notebook.errors.values()) if self.notebook is not None else []
+        self.send({"ready": True, "cell_errors": [e[:MAX_CELL_ERROR] for e in errors[:MAX_CELL_ERRORS]]})
         for line in self.requests:
             header, blob = self.call(json.loads(line))
             self.send(header, blob)

@@ -68,6 +68,9 @@ def serve(ctrl: socket.socket, lesson: str, model_spec: str, mem_mb: int, own_pi
         if pid == 0:
             ctrl.close()
             os.setsid()
+            # A worker's own stderr (a notebook's "running cell N" boot log, 35 lines a student)
+            # is no business of the instructor's terminal; its results say what went wrong.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), 2)
             os.chdir(request["cwd"])
             # Its own scratch folder is its home and temporary folder (the zygote's are the
             # zygote's root, which its room covers); tempfile forgets the zygote's choice.

@@ -14,6 +14,8 @@ STATUS = {"passed": ("PASS", "green"), "failed": ("FAIL", "red"), "error": ("ERR
 def render(result: GradingResult, console: Console) -> None:
     if result.notice:
         console.print(Text(result.notice, style="bold magenta"))
+    for line in result.cell_error_lines():
+        console.print(Text(line, style="magenta"))
     table = Table(title=f"{result.lesson} on model '{result.model}'", title_justify="left")
     table.add_column("exercise")
     table.add_column("function")
@@ -58,4 +60,4 @@ def hidden_note(result: GradingResult) -> str:
         points = load_lesson(result.lesson).hidden_points_of({f"{c.exercise}.{c.function}" for c in result.cases})
     except Exception:  # a note is a courtesy: never worth the grade's display
         return ""
-    return f"Hidden cases worth {points:g} more points are graded by your instructor." if points else ""
+    return f"Hidden cases worth {points:g} more point{'' if points == 1 else 's'} are graded by your instructor." if points else ""
