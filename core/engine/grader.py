@@ -32,9 +32,10 @@ NO_RERUN = {"not_implemented", "import_error", "missing_function", "builder"}
 class CaseFailed(AssertionError):
     """A graded case did not pass; ``feedback`` and ``hint`` go to the student."""
 
-    def __init__(self, feedback: str, hint: str | None = None):
+    def __init__(self, feedback: str, hint: str | None = None, rerun: list[str] | None = None):
+        """``rerun``: the lines of ``feedback`` meant to be pasted (a renderer never wraps them)."""
         super().__init__(feedback + (f"\nHint: {hint}" if hint else ""))
-        self.feedback, self.hint = feedback, hint
+        self.feedback, self.hint, self.rerun = feedback, hint, rerun or []
 
 
 def output_dims(lesson: str, exercise: str, function: str) -> Any:
@@ -101,7 +102,7 @@ class Grader:
                                              exercise_number=number, function=function, case=case,
                                              printed=printed[:PRINTED_CHARS] + ("..." if len(printed) > PRINTED_CHARS else ""),
                                              where=self.where(exercise), inputs=inputs, rerun=rerun)
-        return CaseFailed(text.strip(), hint)
+        return CaseFailed(text.strip(), hint, rerun)
 
     def through(self, function: str, called: list[str]) -> str:
         """Which of the student's own functions the call went through, and which of those fail

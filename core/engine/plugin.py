@@ -106,11 +106,11 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
         from mechgrade.errors import WorkerUnavailable
 
         _, exercise, function, case = info
-        feedback, hint, status = "", None, "passed"
+        feedback, hint, status, rerun = "", None, "passed", []
         if report.failed:
             err = call.excinfo.value if call.excinfo else None
             if isinstance(err, CaseFailed):
-                feedback, hint, status = err.feedback, err.hint, "failed"
+                feedback, hint, status, rerun = err.feedback, err.hint, "failed", err.rerun
             elif isinstance(err, WorkerUnavailable):  # said once, at the top; no case could run
                 item.config.stash[RESULTS].notice = str(err)
                 status, feedback = "error", NOT_GRADED
@@ -120,7 +120,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
         item.config.stash[RESULTS].cases.append(CaseResult(
             exercise=exercise, function=function, case=case.label, number=item.obj.__number__,
             visibility=case.visibility, max_score=float(item.obj.__weight__), passed=report.passed,
-            status=status, feedback=feedback, hint=hint, seconds=round(call.duration, 4)))
+            status=status, feedback=feedback, hint=hint, rerun=rerun, seconds=round(call.duration, 4)))
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

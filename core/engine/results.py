@@ -34,6 +34,8 @@ class CaseResult(BaseModel):
     status: Status
     feedback: str = ""
     hint: str | None = None
+    rerun: list[str] = Field(default_factory=list, description="Lines of the feedback meant to be pasted into Python; "
+                             "a renderer shows them whole, never wrapped or indented.")
     seconds: float = 0.0
 
     @field_validator("feedback", "hint")

@@ -31,11 +31,15 @@ def render(result: GradingResult, console: Console) -> None:
     groups: dict[tuple, dict[str, list[str]]] = {}
     for c in result.cases:
         if not c.passed and c.feedback != NOT_GRADED:  # that reason is the notice above the table
-            groups.setdefault((c.exercise, c.feedback, c.hint), {}).setdefault(c.function, []).append(c.case)
-    for (exercise, feedback, hint), functions in groups.items():
+            groups.setdefault((c.exercise, c.feedback, c.hint, tuple(c.rerun)), {}).setdefault(c.function, []).append(c.case)
+    for (exercise, feedback, hint, rerun), functions in groups.items():
         which = ", ".join(f"{exercise}.{f} [{', '.join(labels)}]" for f, labels in functions.items())
         console.print(Text(f"✗ {which}", style="bold red"))
-        console.print(Text(f"  {feedback}"))
+        for line in feedback.splitlines():
+            if line in rerun:  # pasted into Python as shown: whole (a terminal folds it, a copy joins it), no indent
+                console.print(Text(line), no_wrap=True, overflow="ignore", crop=False)
+            else:
+                console.print(Text(f"  {line}"))
         if hint:
             console.print(Text(f"  Hint: {hint}", style="yellow"))
     by_ex = ", ".join(f"{e.exercise} {e.score:g}/{e.max_score:g}" for e in result.exercises())

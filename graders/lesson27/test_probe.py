@@ -30,7 +30,7 @@ def check_probe(grader, exercise, function, case):
             raise
         w_ref, b_ref = grader.key.entry(exercise, function, case)["expected"]
         ours, theirs = heldout_accuracy(grader, case, got[0].float(), got[1].float()), heldout_accuracy(grader, case, w_ref, b_ref)
-        raise CaseFailed(f"Held-out accuracy of your probe {ours:.3f}, of the reference's {theirs:.3f}.\n{err.feedback}", err.hint) from None
+        raise CaseFailed(f"Held-out accuracy of your probe {ours:.3f}, of the reference's {theirs:.3f}.\n{err.feedback}", err.hint, err.rerun) from None
 
 
 globals().update(case_tests("lesson27", "probe.train_linear_probe", check_probe))
