@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -151,3 +152,21 @@ def test_start_describes_a_model_that_is_not_downloaded_yet(runner, tmp_path, mo
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty"))
     out = runner.invoke(cli, ["start", "lesson27", str(tmp_path / "w"), "--model", "gpt2"])
     assert out.exit_code == 0 and "**gpt2** model" in (tmp_path / "w" / "README.md").read_text()
+
+
+@pytest.mark.parametrize("model", ["embedded", "gpt2"])
+def test_export_advice_agrees_with_itself_and_the_readme(runner, tmp_path, model):
+    """The figures printed are the README's, name nothing a pip user lacks, and give the student's
+    memory once (not 'limited to 2048 MB' beside 'then gets 136 MB')."""
+    import re
+
+    result = runner.invoke(cli, ["export", "gradescope", "lesson27", "-o", str(tmp_path / "a.zip"), "--model", model])
+    assert result.exit_code == 0, result.output
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    assert "benchmarks/" not in result.output
+    for seconds in re.findall(r"took (\d+-\d+ s)", result.output):
+        assert seconds in readme
+    gets = re.findall(r"student code (?:then gets|limited to) (\d+) MB", result.output)
+    assert len(gets) == 1, result.output
+    mem = re.search(r"up to --mem-mb (\d+)", result.output)
+    assert mem and int(gets[0]) <= int(mem.group(1)) == (256 if model == "embedded" else 2048), result.output

@@ -201,7 +201,7 @@ def test_export_prints_the_memory_cpu_and_timeout_to_set(tmp_path):
     out = tmp_path / "a.zip"
     result = CliRunner().invoke(cli, ["export", "gradescope", "lesson27", "-o", str(out), "--time-limit-min", "15"])
     assert result.exit_code == 0, result.output
-    assert "memory 768 MB or more (student code then gets 100 MB)" in result.output
+    assert "memory 768 MB or more (student code then gets 100 MB; a bigger container gives it more, up to --mem-mb 256)" in result.output
     assert "CPU 0.5" in result.output and "timeout 15 min (grading stops at 840 s" in result.output
     with zipfile.ZipFile(out) as zf:
         assert json.loads(zf.read("autograder.json"))["time_limit_s"] == 900

@@ -118,7 +118,7 @@ def recommended_mb(model: str) -> int:
 def measured(model: str) -> str:
     """The CPU to set, and the measurement behind it, in words (for the export's advice)."""
     if model == "embedded":
-        return ("CPU 0.5 (Gradescope's default): grading a correct submission took 34-160 s at 0.5 CPU in 768 MB here "
-                "(`sudo python benchmarks/autograder.py --container`)")
+        return ("CPU 0.5 (Gradescope's default): grading a correct submission took 34-54 s at 0.5 CPU in 768 MB "
+                "(the README's \"Memory, CPU and time\")")
     return ("CPU 2 or more: on a GPT-2-small-sized model the reference's patch_residual_stream alone ran past its 60 s "
             "limit on 2 busy cores here")
