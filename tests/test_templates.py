@@ -63,3 +63,19 @@ def test_instructions_render_for_every_exercise(lesson):
         for function in exercise.functions:
             assert f"`{function.name}(" in text, function.name
     assert "**embedded** model (2 layers, 4 heads per layer" in text
+
+
+def test_sections_have_one_name_and_number_everywhere(lesson, tmp_path):
+    """Feedback says 'section 1, "Hooks and activation extraction"': the workspace README's heading
+    and the report's say the same, and -e (one exercise) keeps the number."""
+    from mechgrade.engine.results import CaseResult, GradingResult
+    from mechgrade.render.html import build
+
+    text = render_instructions(lesson, "embedded")
+    for i, exercise in enumerate(lesson.exercises, 1):
+        assert f"\n## {i}. {exercise.title} (`{exercise.id}.py`)\n" in text, exercise.title
+    only_sae = GradingResult(lesson="lesson27", model="embedded", workspace=str(tmp_path), cases=[CaseResult(
+        exercise="sae", function="sae_decode", case="public 1", number="8.4.1", visibility="public", max_score=1,
+        passed=True, status="passed")])
+    (view,) = build(only_sae, {})
+    assert (view.number, view.title) == ([e.id for e in lesson.exercises].index("sae") + 1, "Sparse autoencoders")

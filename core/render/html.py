@@ -52,6 +52,7 @@ class FunctionView:
 @dataclass
 class ExerciseView:
     id: str
+    number: int  # its section number in the lesson, as in the workspace README and feedback (-e keeps it)
     title: str
     paper: str
     score: float
@@ -145,7 +146,7 @@ def build(result: GradingResult, values: dict[str, CaseValues], *, view: ModelVi
     texts, more = captions(lesson.id), extras(lesson.id)
     summaries = {s.exercise: s for s in result.exercises()}
     out = []
-    for exercise in lesson.exercises:
+    for number, exercise in enumerate(lesson.exercises, 1):
         if exercise.id not in summaries:
             continue  # not selected with -e
         functions = []
@@ -174,7 +175,7 @@ def build(result: GradingResult, values: dict[str, CaseValues], *, view: ModelVi
             _once(cases)
             functions.append(FunctionView(function.name, text.get("caption", ""), cases))
         s = summaries[exercise.id]
-        out.append(ExerciseView(exercise.id, exercise.title, exercise.paper, s.score, s.max_score, functions))
+        out.append(ExerciseView(exercise.id, number, exercise.title, exercise.paper, s.score, s.max_score, functions))
     return out
 
 
