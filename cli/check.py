@@ -32,6 +32,10 @@ def check(lesson: str, path: Path | None, model_spec: str | None, exercises: tup
     from mechgrade.engine.values import ValueRecorder
     from mechgrade.render.terminal import render
 
+    if report_path:
+        from mechgrade.render.html import check_report_path
+
+        check_report_path(report_path)  # before grading: a folder that does not exist costs no run
     # The file is fixed now: grading redirects sys.stdout, and the progress bar must not go there.
     console = Console(file=sys.stderr if as_json else sys.stdout)
     if path is None:

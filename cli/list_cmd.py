@@ -15,6 +15,7 @@ def list_lessons() -> None:
         lesson = load_lesson(lesson_id)
         public = sum(c.points for _, _, c in lesson.iter_cases())
         click.echo(f"{lesson.id}: {lesson.title} ({lesson.total_points:g} points; {public:g} in public cases)")
+        width = max(len(e.id) for e in lesson.exercises)  # one column, however long an id
         for exercise in lesson.exercises:
             names = ", ".join(f.name for f in exercise.functions)
-            click.echo(f"  {exercise.id:<10} {exercise.title}: {names}")
+            click.echo(f"  {exercise.id:<{width}}  {exercise.title}: {names}")

@@ -26,15 +26,24 @@ def start(lesson: str, directory: Path | None, solutions: bool, force: bool, mod
     spec = load_lesson(lesson)
     if notebook is not None:
         path = (directory or Path(".")) / (notebook or f"{lesson}.ipynb")
+        before = set(path.parent.glob(f"{path.name}.bak-*"))
         create_notebook(spec, path, solutions=solutions, force=force, model_spec=spec_from_env(model_spec))
         click.echo(f"Created {path}: open it in Jupyter, fill in the TODOs and run each check(...) cell; "
                    f"grade the saved notebook with: mechgrade check {lesson} --path {path}")
+        _say_kept(sorted(set(path.parent.glob(f"{path.name}.bak-*")) - before))
         return
     directory = directory or Path(lesson)
-    written = create_workspace(spec, directory, solutions=solutions, force=force, model_spec=spec_from_env(model_spec))
-    click.echo(f"Created {directory}/ with {', '.join(p.name for p in written)}.")
+    created = create_workspace(spec, directory, solutions=solutions, force=force, model_spec=spec_from_env(model_spec))
+    click.echo(f"Created {directory}/ with {', '.join(p.name for p in created.written)}.")
+    _say_kept(created.kept)
     check = f"mechgrade check {lesson}" + (f" --path {directory}" if directory != Path(lesson) else "")
     if solutions:
         click.echo(f"These are the reference solutions; `{check}` should give full marks.")
     else:
         click.echo(f"Read {directory}/README.md, fill in the TODOs, then run: {check}")
+
+
+def _say_kept(kept: list[Path]) -> None:
+    """--force never loses work; it says where the replaced files went."""
+    if kept:
+        click.echo(f"Kept your previous files as {', '.join(str(p) for p in kept)}.")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
@@ -60,18 +61,29 @@ def find_workspace(lesson: Lesson, cwd: Path | None = None) -> Path:
     notebooks = lesson_notebooks(cwd, lesson.id)
     if len(notebooks) == 1:
         return notebooks[0] if cwd != Path(".") else Path(notebooks[0].name)
-    raise missing_workspace(lesson.id, Path(lesson.id) if cwd == Path(".") else default)
+    raise missing_workspace(lesson.id, Path(lesson.id) if cwd == Path(".") else default, given=False)
 
 
-def missing_workspace(lesson_id: str, path: Path) -> WorkspaceError:
-    """The one sentence for a --path (or default) that is no workspace: pointing at a notebook
-    of the lesson when there is one beside it."""
-    notebooks = lesson_notebooks(Path(path).parent, lesson_id)
+def missing_workspace(lesson_id: str, path: Path, *, given: bool = True) -> WorkspaceError:
+    """The one sentence for a --path (``given``) or the default that is no workspace: pointing at
+    a notebook of the lesson when there is one beside it."""
+    notebooks = lesson_notebooks(Path(path).parent, lesson_id) if Path(path).parent.is_dir() else []
     if notebooks:
         names = " or ".join(f"`--path {nb.name if Path(path).parent == Path('.') else nb}`" for nb in notebooks[:3])
         return WorkspaceError(f"No workspace at {path}; to grade your notebook, pass {names}.")
-    return WorkspaceError(f"No workspace at {path}: create one with `mechgrade start {lesson_id}`"
-                          f"{'' if Path(path) == Path(lesson_id) else f' {path}'}, or pass --path.")
+    if given:
+        return WorkspaceError(f"No workspace at {path}: create one with `mechgrade start {lesson_id} {path}`.")
+    return WorkspaceError(f"No workspace at {path}: create one with `mechgrade start {lesson_id}`, "
+                          "or pass --path to the workspace you have.")
+
+
+def empty_workspace(lesson: Lesson, folder: Path) -> WorkspaceError | None:
+    """One sentence for a folder holding none of the lesson's modules (not eight "X.py is
+    missing" blocks), else None."""
+    if any((Path(folder) / f"{e.id}.py").is_file() for e in lesson.exercises):
+        return None
+    return WorkspaceError(f"{folder} holds none of {lesson.id}'s modules ({', '.join(f'{e.id}.py' for e in lesson.exercises)}): "
+                          f"create them with `mechgrade start {lesson.id} {folder} --force`, or pass --path to your workspace.")
 
 
 def module_sources(lesson: Lesson, *, solutions: bool = False) -> dict[str, str]:
@@ -107,14 +119,23 @@ def render_instructions(lesson: Lesson, model_spec: str = "embedded", template: 
     return env.get_template(template).render(lesson=lesson, model=model_facts(model_spec))
 
 
-def _write_keeping_backup(path: Path, text: str, stamp: str) -> None:
+def _write_keeping_backup(path: Path, text: str, stamp: str) -> Path | None:
+    """Write ``path``; an existing file is first renamed to ``NAME.bak-<stamp>``, which is returned."""
+    backup = None
     if path.exists():
-        path.rename(path.with_name(f"{path.name}.bak-{stamp}"))
+        backup = path.rename(path.with_name(f"{path.name}.bak-{stamp}"))
     path.write_text(text, encoding="utf-8")
+    return backup
+
+
+@dataclass
+class Created:
+    written: list[Path]
+    kept: list[Path]  # the .bak copies of files that --force replaced
 
 
 def create_workspace(lesson: Lesson, directory: Path, *, solutions: bool = False, force: bool = False,
-                     model_spec: str = "embedded") -> list[Path]:
+                     model_spec: str = "embedded") -> Created:
     """Write the workspace; refuse a non-empty directory unless ``force``. Never deletes: with
     ``force``, a file that would be overwritten is first renamed to ``NAME.bak-<time>``."""
     directory = Path(directory)
@@ -126,11 +147,12 @@ def create_workspace(lesson: Lesson, directory: Path, *, solutions: bool = False
     files = dict(module_sources(lesson, solutions=solutions))
     files["README.md"] = render_instructions(lesson, model_spec)
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    written = []
+    created = Created([], [])
     for name, text in files.items():
-        _write_keeping_backup(directory / name, text, stamp)
-        written.append(directory / name)
-    return written
+        backup = _write_keeping_backup(directory / name, text, stamp)
+        created.written.append(directory / name)
+        created.kept += [backup] if backup else []
+    return created
 
 
 def create_notebook(lesson: Lesson, path: Path, *, solutions: bool = False, force: bool = False,

@@ -63,7 +63,7 @@ def test_no_workspace_points_to_the_notebook(runner, lesson, tmp_path, monkeypat
     empty.mkdir()
     monkeypatch.chdir(empty)
     out = runner.invoke(cli, ["check", "lesson27"])
-    assert _one_line(out) == "Error: No workspace at lesson27: create one with `mechgrade start lesson27`, or pass --path."
+    assert _one_line(out) == "Error: No workspace at lesson27: create one with `mechgrade start lesson27`, or pass --path to the workspace you have."
 
 
 def test_notebook_feedback_points_to_the_notebook(lesson, tmp_path):

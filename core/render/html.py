@@ -202,14 +202,21 @@ def lesson_prompts(lesson: Lesson) -> list[str]:
     return seen
 
 
-def write_report(result: GradingResult, values: dict[str, CaseValues], path: Path, *, with_model: bool = True) -> Path:
-    """Render and write the report; ``with_model`` boots the model for the "your model" section.
-    Raises ``ReportError`` (one sentence) when the file cannot be written."""
+def check_report_path(path: Path) -> Path:
+    """Raise ``ReportError`` (one sentence) if no report can be written at ``path``: ``check``
+    asks before grading, so a typo in the folder costs no grading run."""
     path = Path(path)
     if path.is_dir():
         raise ReportError(f"Cannot write the report to {path}: it is a directory; give a file name such as report.html.")
     if not path.parent.is_dir():
         raise ReportError(f"Cannot write the report to {path}: the folder {path.parent} does not exist.")
+    return path
+
+
+def write_report(result: GradingResult, values: dict[str, CaseValues], path: Path, *, with_model: bool = True) -> Path:
+    """Render and write the report; ``with_model`` boots the model for the "your model" section.
+    Raises ``ReportError`` (one sentence) when the file cannot be written."""
+    path = check_report_path(path)
     view, note = None, ""
     if with_model:
         from mechgrade.render.model_view import model_view

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import textwrap
+
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
 from mechgrade.engine.validate import ValidationReport
+
+HINT_CHARS = 70  # of each hint shown, cut between words
 
 
 def render(report: ValidationReport, console: Console) -> None:
@@ -16,15 +20,19 @@ def render(report: ValidationReport, console: Console) -> None:
         console.print(Text(f"  ✗ {failure}", style="red"))
     console.print(Text(f"stubs: {report.stub_score:g} / {report.max_score:g}", style="green" if report.stub_score == 0 else "bold red"))
     table = Table(title=f"{len(report.mutants)} mutants of {report.lesson} on '{report.model}'", title_justify="left")
-    for column in ("mutant", "caught", "by", "hint shown"):
-        table.add_column(column)
+    # At 80 columns a mutant's name is never cut (it is what you grep for) and the hint shares the
+    # widest column with "by", so that cells wrap between words, not inside them.
+    table.add_column("mutant", no_wrap=True)
+    table.add_column("caught", no_wrap=True)
+    table.add_column("by; hint shown", overflow="fold")
     for m in report.mutants:
         status = Text("yes" if m.ok else ("LEAKS" if m.leaked else ("NO" if not m.caught else "WRONG HINT")),
                       style="green" if m.ok else "bold red")
         by = f"{len(m.caught_by)} case(s): {m.caught_by[0]}" if m.caught_by else "-"
         if m.leaked:
             by += f"; also lost points on {', '.join(m.leaked)}"
-        table.add_row(m.name, status, by, "; ".join(h[:70] for h in m.hints_shown) or "-")
+        hints = "; ".join(textwrap.shorten(h, HINT_CHARS, placeholder=" ...") for h in m.hints_shown) or "-"
+        table.add_row(m.name, status, f"{by}\nhint: {hints}")
     console.print(table)
     for w in report.weak_cases:
         console.print(Text(f"weak case: {w.case} is passed by {w.passed_by}", style="bold red"))
