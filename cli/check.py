@@ -38,11 +38,13 @@ def check(lesson: str, path: Path | None, model_spec: str | None, exercises: tup
         check_report_path(report_path)  # before grading: a folder that does not exist costs no run
     # The file is fixed now: grading redirects sys.stdout, and the progress bar must not go there.
     console = Console(file=sys.stderr if as_json else sys.stdout)
-    if path is None:
-        from mechgrade.spec import load_lesson
-        from mechgrade.workspace import find_workspace
+    from mechgrade.spec import load_lesson
+    from mechgrade.workspace import empty_workspace, find_workspace
 
+    if path is None:
         path = find_workspace(load_lesson(lesson))
+    elif path.is_dir() and (empty := empty_workspace(load_lesson(lesson), path)) is not None:
+        raise empty  # one sentence, not one "X.py is missing" block per module (the library grades it as such)
     recorder = ValueRecorder()  # public cases' values, for --report; hidden values are never shown
     grade = functools.partial(check_workspace, lesson, path, model=model_spec, exercises=exercises, hidden=hidden,
                               results_path=results_path, extra_plugins=(recorder,) if report_path else ())

@@ -78,8 +78,8 @@ def missing_workspace(lesson_id: str, path: Path, *, given: bool = True) -> Work
 
 
 def empty_workspace(lesson: Lesson, folder: Path) -> WorkspaceError | None:
-    """One sentence for a folder holding none of the lesson's modules (not eight "X.py is
-    missing" blocks), else None."""
+    """For ``check --path``: one sentence for a folder holding none of the lesson's modules (not
+    eight "X.py is missing" blocks), else None."""
     if any((Path(folder) / f"{e.id}.py").is_file() for e in lesson.exercises):
         return None
     return WorkspaceError(f"{folder} holds none of {lesson.id}'s modules ({', '.join(f'{e.id}.py' for e in lesson.exercises)}): "

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -65,6 +66,13 @@ def test_report_is_written_after_the_grade(reports):
         html = report.read_text()
         assert not any(s in html for s in ("<script", "<link", 'src="http', "url(")), "the report must be self-contained"
         assert all(f'id="ex-{e}"' in html for e in EXERCISES) and 'id="your-model"' in html
+    # The README's figure for the report's size is the measured one.
+    low, high = (int(n) for n in re.search(r"the file is\s+(\d+)-(\d+) KB", README.read_text()).groups())
+    sizes = {name: reports[name][0].stat().st_size / 1000 for name in ("reference", "mutant", "stubs")}
+    assert all(low <= kb <= high for kb in sizes.values()), sizes
+
+
+README = Path(__file__).parents[1] / "README.md"
 
 
 def _open(browser, report: Path):

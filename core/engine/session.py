@@ -85,11 +85,6 @@ def check_workspace(lesson_id: str, path: Path, *, model: str | None = None, exe
         from mechgrade.workspace import missing_workspace
 
         raise missing_workspace(lesson_id, path)
-    elif not from_cell:
-        from mechgrade.workspace import empty_workspace
-
-        if (empty := empty_workspace(lesson, path)) is not None:
-            raise empty
     model = portable_spec(spec_from_env(model))  # a relative directory means nothing in the worker's folder
     resolve(model)  # fail early, in one sentence, if the weights are not here
     graders = Path(importlib.import_module("mechgrade.graders").__file__).parent
