@@ -411,6 +411,9 @@ def test_student_bundle_holds_no_solution_and_no_hidden_case(starter, lesson):
     assert {"INSTALL.md", "lesson27/README.md", "lesson27/hooks.py"} <= set(texts)
     torch_release = importlib.metadata.version("torch").split("+")[0]  # the keys were computed with it
     assert f"pip install torch=={torch_release} --index-url https://download.pytorch.org/whl/cpu" in texts["INSTALL.md"]
+    # Offline or behind a mirror there is a route that never waits on the network.
+    assert f"pip install --no-index --find-links DIR torch=={torch_release} {starter.wheel}" in texts["INSTALL.md"]
+    assert f"pip install --index-url URL torch=={torch_release}" in texts["INSTALL.md"]
 
 
 def test_student_bundle_installs_and_grades_public_cases_offline(starter, lesson, tiny_gpt2_dir, tmp_path):

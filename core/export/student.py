@@ -28,6 +28,15 @@ INSTALL = """# {title} ({lesson}): starter bundle
        pip install torch=={torch} --index-url https://download.pytorch.org/whl/cpu
        pip install {wheel}
 
+   Offline, or where your course has a local mirror: pip would spend minutes retrying the
+   network first. Tell it where the wheels are instead: a folder (`DIR`) holding the wheels of
+   torch and of mechgrade's dependencies, or your mirror's index (`URL`):
+
+       pip install --no-index --find-links DIR torch=={torch} {wheel}
+       pip install --index-url URL torch=={torch} && pip install --index-url URL {wheel}
+
+   (`pip config set global.find-links DIR` makes every later pip command look there first.)
+
 2. Work in `{lesson}/`: read `{lesson}/README.md`, fill in the TODOs.
 3. Check your work, as often as you like: `mechgrade check {lesson}` (from this folder).
 
