@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -170,3 +171,43 @@ def test_export_advice_agrees_with_itself_and_the_readme(runner, tmp_path, model
     assert len(gets) == 1, result.output
     mem = re.search(r"up to --mem-mb (\d+)", result.output)
     assert mem and int(gets[0]) <= int(mem.group(1)) == (256 if model == "embedded" else 2048), result.output
+
+
+def test_readme_command_table_names_every_option():
+    """The README's command table is the user's reference: every option of every command is in
+    its command's row; --help shows the defaults it declares (grade's -o among them)."""
+    import click
+
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    rows = {line.split("`")[1]: line for line in readme.splitlines() if line.startswith("| `mechgrade ")}
+
+    def commands(group: click.Group, prefix: str):
+        for name, command in group.commands.items():
+            if isinstance(command, click.Group):
+                yield from commands(command, f"{prefix} {name}")
+            else:
+                yield f"{prefix} {name}", command
+
+    missing = []
+    for name, command in commands(cli, "mechgrade"):
+        row = next((usage for usage in rows if usage == name or usage.startswith(name + " ")), None)
+        assert row is not None, f"no README row for {name}"
+        for param in command.params:
+            if isinstance(param, click.Option) and not any(f"{opt}" in row.split() or f"[{opt}" in row for opt in param.opts):
+                missing.append(f"{name} {param.opts[0]}")
+            if isinstance(param, click.Option) and param.show_default and param.default not in (None, False):
+                help_text = CliRunner().invoke(cli, [*name.split()[1:], "--help"]).output
+                assert f"default: {param.default}" in " ".join(help_text.split()), (name, param.opts)
+    assert missing == []
+    grade_help = " ".join(CliRunner().invoke(cli, ["grade", "--help"]).output.split())
+    assert "[default: gradebook.csv]" in grade_help
+
+
+def test_readme_quick_start_leaves_the_checkout_clean():
+    """The quick start is run from a fresh clone: the folders it creates there are ignored by git,
+    so that `git status` stays clean."""
+    root = Path(__file__).parents[1]
+    readme = (root / "README.md").read_text()
+    ignored = (root / ".gitignore").read_text().splitlines()
+    created = set(re.findall(r"mechgrade start lesson27 (\w+)", readme.split("## Quick start")[1].split("\n## ")[0]))
+    assert created and all(f"/{name}/" in ignored for name in created | {"lesson27"}), (created, ignored)
