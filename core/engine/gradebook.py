@@ -11,11 +11,15 @@ unzipped) under caps on its files, size and depth before anything reads it.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import multiprocessing
+import os
+import signal
 import statistics
 import tempfile
+import threading
 import time
 import zipfile
 from collections import Counter
@@ -188,23 +192,21 @@ _SCRATCH: Path | None = None  # the submission being graded in this process, rem
 
 
 def _init_process(lesson_id: str, model: str, mem_mb: int, sandbox: Sandbox) -> None:
-    """A grading process: Ctrl-C is the parent's to handle (it stops us with SIGTERM, after the
-    students already graded are saved); however it ends, its zygote and folders go with it."""
+    """A grading process (started with Ctrl-C ignored: the parent handles it and stops us with
+    SIGTERM, after the students already graded are saved); however it ends, its zygote and
+    folders go with it."""
     import signal
     from multiprocessing.util import Finalize
 
     from mechgrade.engine.forking import Zygote
 
     global _ZYGOTE
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, _stopped)
     _ZYGOTE = Zygote(lesson=lesson_id, model_spec=model, mem_mb=mem_mb, sandbox=sandbox)
     Finalize(_ZYGOTE, _ZYGOTE.close, exitpriority=10)  # run when the pool shuts its processes down
 
 
 def _stopped(signum, frame) -> None:
-    import os
-
     if _ZYGOTE is not None:
         _ZYGOTE.close()
     if _SCRATCH is not None:
@@ -278,7 +280,8 @@ def grade_class(lesson_id: str, submissions: Path, *, gradebook: Path, results_d
         jobs = max(1, min(jobs or multiprocessing.cpu_count(), len(todo)))
         ctx = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(jobs, mp_context=ctx, initializer=_init_process, initargs=(lesson_id, model, mem_mb, sandbox)) as pool:
-            futures = {pool.submit(_grade_one, lesson_id, s, p, results_dir, model, hidden, student_limit_s): s for s, p in todo}
+            with _children_ignore_ctrl_c():  # the pool starts its processes here
+                futures = {pool.submit(_grade_one, lesson_id, s, p, results_dir, model, hidden, student_limit_s): s for s, p in todo}
             try:
                 for n, future in enumerate(as_completed(futures), 1):
                     rows.append(future.result())
@@ -295,6 +298,21 @@ def grade_class(lesson_id: str, submissions: Path, *, gradebook: Path, results_d
     _write_gradebook(gradebook, rows, [e.id for e in lesson.exercises], hidden_not_graded)
     return ClassReport(lesson=lesson_id, rows=rows, gradebook=gradebook, results_dir=results_dir, sandbox=sandbox.name,
                        hidden_not_graded=hidden_not_graded, not_submissions=not_submissions, interrupted=interrupted)
+
+
+@contextlib.contextmanager
+def _children_ignore_ctrl_c():
+    """Processes started in here begin with SIGINT ignored (an ignored signal stays ignored across
+    exec, and Python then installs no handler of its own): a Ctrl-C while one is still starting
+    cannot print its traceback. The parent alone handles Ctrl-C and stops them."""
+    if threading.current_thread() is not threading.main_thread():  # only the main thread may set handlers
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _write_gradebook(path: Path, rows: list[StudentRow], exercises: list[str], hidden_not_graded: float = 0.0) -> None:
