@@ -195,7 +195,6 @@ def _init_process(lesson_id: str, model: str, mem_mb: int, sandbox: Sandbox) -> 
     """A grading process (started with Ctrl-C ignored: the parent handles it and stops us with
     SIGTERM, after the students already graded are saved); however it ends, its zygote and
     folders go with it."""
-    import signal
     from multiprocessing.util import Finalize
 
     from mechgrade.engine.forking import Zygote
