@@ -145,6 +145,7 @@ class SentModule:
 
     def translate(self, feedback: str, module: str) -> str:
         feedback = feedback.replace(f"{module}.py failed to import", "the code check() sent along failed to run")
+        feedback = feedback.replace(f"{module}.py did not finish importing", "the code check() sent along did not finish running")
         return re.sub(rf"\({re.escape(module)}\.py, line (\d+)\)", lambda m: f"({self.where(int(m.group(1)))})", feedback)
 
 
@@ -158,7 +159,7 @@ def module_source(function, *helpers) -> tuple[str, dict[str, str]]:
 def _closure(function, *helpers) -> tuple[str, dict[str, str], list[str]]:
     imports: dict[str, str] = {}
     constants: dict[str, str] = {}
-    defs: dict[str, tuple[str, str]] = {}  # name -> (source, "name, line N" of its first line)
+    defs: dict[str, tuple[str, tuple[int, str]]] = {}  # name -> (source, (its first line, " of FILE" or " of its cell"))
     not_sent: dict[str, str] = {}
     for obj in helpers:
         if not (isinstance(obj, types.FunctionType) or inspect.isclass(obj)):
