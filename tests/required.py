@@ -1,6 +1,6 @@
 """Facilities some tests need, and what happens when one is missing: a skip, with the reason,
 on a machine that lacks it; a failure where ``MECHGRADE_REQUIRE`` lists it (``.ci/run`` lists
-them all), so that CI can never be green with its security tests skipped.
+them all) or ``CI=true``, so that CI can never be green with its security tests skipped.
 
 Facilities: ``root``, ``bwrap`` (bubblewrap builds namespaces), ``chromium``, ``cgroup``
 (a writable memory/cpu/pids cgroup), ``jupyter`` (a Python kernel nbclient can start).
@@ -16,16 +16,18 @@ FACILITIES = ("root", "bwrap", "chromium", "cgroup", "jupyter")
 
 
 def required() -> set[str]:
-    """What ``MECHGRADE_REQUIRE`` (comma-separated; ``all`` for every facility) demands."""
+    """What ``MECHGRADE_REQUIRE`` (comma-separated; ``all`` for every facility) demands; ``CI=true``
+    (what CI services set) demands them all."""
     names = {n.strip() for n in os.environ.get("MECHGRADE_REQUIRE", "").split(",") if n.strip()}
-    return set(FACILITIES) if "all" in names else names
+    ci = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+    return set(FACILITIES) if ci or "all" in names else names
 
 
 def missing(facility: str, reason: str) -> None:
     """Call where ``facility`` turned out to be missing: fails the test if it is required
     here, skips it (saying why) otherwise."""
     if facility in required():
-        pytest.fail(f"{reason}; MECHGRADE_REQUIRE lists '{facility}', so this test must run here", pytrace=False)
+        pytest.fail(f"{reason}; it is required here (MECHGRADE_REQUIRE lists '{facility}', or CI=true), so this test must run here", pytrace=False)
     pytest.skip(reason)
 
 
@@ -34,7 +36,7 @@ def needs(facility: str, reason: str) -> pytest.MarkDecorator:
     required facility that is missing fails the module instead (a collection error)."""
     absent = not available(facility)
     if absent and facility in required():
-        pytest.fail(f"{reason}; MECHGRADE_REQUIRE lists '{facility}', so the tests that need it must run here", pytrace=False)
+        pytest.fail(f"{reason}; it is required here (MECHGRADE_REQUIRE lists '{facility}', or CI=true), so the tests that need it must run here", pytrace=False)
     return pytest.mark.skipif(absent, reason=reason)
 
 
