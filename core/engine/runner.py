@@ -20,7 +20,7 @@ from mechgrade.engine.codec import from_bytes
 from mechgrade.engine.protocol import CallReport, CallRequest, CallResponse
 from mechgrade.errors import MechgradeError
 from mechgrade.sandbox import Sandbox, choose
-from mechgrade.sandbox.fs import remove_tree
+from mechgrade.sandbox.fs import ctrl_c_deferred, remove_tree
 
 BOOT_TIMEOUT_S = 180.0
 GRACE_S = 5.0  # after a call's limit, how long the worker may take to interrupt it and answer before it is killed
@@ -197,20 +197,22 @@ class StudentWorker:
         """End the worker and everything it started, then remove its scratch folder (however
         deep, never following a link it made)."""
         if self.proc is not None:
-            try:
-                os.killpg(self.proc.pid, signal.SIGKILL)  # bubblewrap, or the worker itself
-            except (ProcessLookupError, PermissionError):
-                pass
-            self.proc.wait()
-            self._ended()
+            with ctrl_c_deferred():  # a clean-up that Ctrl-C stopped half-way would leave the rest behind
+                try:
+                    os.killpg(self.proc.pid, signal.SIGKILL)  # bubblewrap, or the worker itself
+                except (ProcessLookupError, PermissionError):
+                    pass
+                self.proc.wait()
+                self._ended()
 
     def _ended(self) -> None:
         """After the worker's process is gone: what it left behind goes too."""
         self.proc = None
-        os.close(self._resp)
-        self._log.close()
-        self.sandbox.cleanup()
-        remove_tree(self.scratch)
+        with ctrl_c_deferred():  # a Ctrl-C now waits until the worker's processes and files are gone
+            os.close(self._resp)
+            self._log.close()
+            self.sandbox.cleanup()
+            remove_tree(self.scratch)
 
     def __enter__(self) -> "StudentWorker":
         return self

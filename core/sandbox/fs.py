@@ -7,10 +7,13 @@ trusted side copies a submission in or removes a worker's scratch space.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import signal
 import stat
 import subprocess
+import threading
 from pathlib import Path
 
 from mechgrade.errors import WorkspaceError
@@ -32,11 +35,28 @@ def remove_tree(path: Path) -> None:
     if not os.path.isdir(path) or os.path.islink(path):
         _unlink(path)
         return
-    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
-    subprocess.run(["chmod", "-R", "u+rwx", "--", str(path)], **quiet)
-    subprocess.run(["rm", "-rf", "--one-file-system", "--", str(path)], **quiet)
-    if os.path.lexists(path):  # not GNU coreutils (e.g. macOS): best effort
-        shutil.rmtree(path, ignore_errors=True)
+    # Ctrl-C (SIGINT to the terminal's process group) must not stop a removal half-way: `rm` runs
+    # in a session of its own, and the signal waits until the tree is gone.
+    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL, "start_new_session": True}
+    with ctrl_c_deferred():
+        subprocess.run(["chmod", "-R", "u+rwx", "--", str(path)], **quiet)
+        subprocess.run(["rm", "-rf", "--one-file-system", "--", str(path)], **quiet)
+        if os.path.lexists(path):  # not GNU coreutils (e.g. macOS): best effort
+            shutil.rmtree(path, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def ctrl_c_deferred():
+    """SIGINT blocked in here (main thread only; signals reach no other): a pending one is
+    raised as KeyboardInterrupt on the way out. For clean-ups that must not stop half-way."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def _unlink(path: Path) -> None:
