@@ -18,6 +18,7 @@ from mechgrade.engine.results import NOT_GRADED, CaseResult, GradingResult
 
 RESULTS = pytest.StashKey[GradingResult]()
 GRADERS = pytest.StashKey[dict]()
+INTERRUPTED = pytest.StashKey[bool]()
 STARTED = pytest.StashKey[float]()
 
 
@@ -42,7 +43,19 @@ def _case(item: pytest.Item):
     return getattr(getattr(item, "obj", None), "__mechgrade_case__", None)
 
 
+class _CtrlC:
+    """Records Ctrl-C in the session's stash (pytest_keyboard_interrupt is given no config; exit
+    status 2 also means collection errors, whose results are still written)."""
+
+    def __init__(self, config: pytest.Config):
+        self.config = config
+
+    def pytest_keyboard_interrupt(self, excinfo) -> None:
+        self.config.stash[INTERRUPTED] = True
+
+
 def pytest_configure(config: pytest.Config) -> None:
+    config.pluginmanager.register(_CtrlC(config))
     config.stash[GRADERS] = {}
     config.stash[STARTED] = time.perf_counter()
     if config.getoption("mechgrade_lesson"):
@@ -131,7 +144,7 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 
 @pytest.hookimpl(tryfirst=True)
-def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+def pytest_sessionfinish(session: pytest.Session) -> None:
     config = session.config
     results = config.stash.get(RESULTS, None)
     for grader in config.stash[GRADERS].values():
@@ -141,7 +154,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         if results is not None and "key" in grader.__dict__:
             results.notices += grader.key.notices
         grader.close()
-    if results is None or exitstatus == pytest.ExitCode.INTERRUPTED:  # Ctrl-C: a part-run is written nowhere
+    if results is None or config.stash.get(INTERRUPTED, False):  # Ctrl-C: a part-run is written nowhere
         return
     results.execution_time = time.perf_counter() - config.stash[STARTED]
     results.cases.sort(key=lambda c: tuple(int(x) for x in c.number.split(".")))

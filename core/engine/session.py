@@ -31,6 +31,11 @@ class _Collector:
         self.result: GradingResult | None = None
         self.errors: list[str] = []
         self.domain_error: MechgradeError | None = None
+        self.interrupted = False
+
+    def pytest_keyboard_interrupt(self, excinfo) -> None:
+        # Ctrl-C, told apart from pytest's other exit status 2 (collection errors, pytest.exit)
+        self.interrupted = True
 
     def pytest_internalerror(self, excrepr, excinfo) -> None:
         if isinstance(excinfo.value, MechgradeError):  # e.g. raised while the plugin prepared the key
@@ -117,7 +122,7 @@ def check_workspace(lesson_id: str, path: Path, *, model: str | None = None, exe
         plugins.append(_ZygoteProvider(zygote))
     with redirect_stdout(sink), redirect_stderr(sink):
         code = pytest.main(args, plugins=plugins)
-    if code == pytest.ExitCode.INTERRUPTED:  # pytest caught Ctrl-C; a part-run is no result
+    if collector.interrupted:  # pytest caught Ctrl-C; a part-run is no result
         raise KeyboardInterrupt
     if collector.domain_error is not None:
         raise collector.domain_error
