@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from leaks import DONOR, PIN_SHM, RECEIVER, TEMPFILES, clear_leftovers, keys, marker_source, with_tail
+from leaks import DONOR, PIN_SHM, RECEIVER, SHOUT, TEMPFILES, clear_leftovers, keys, marker_source, with_tail
 from mechgrade.sandbox import namespaces_work
 from mechgrade.sandbox.rooms import writable_places
 from required import needs
@@ -108,7 +108,7 @@ def donor_class(tmp_path_factory, reference_ws, stub_ws) -> Path:
     the unmodified stubs reading them: graded in that order."""
     root = tmp_path_factory.mktemp("donor-class")
     with_tail(shutil.copytree(reference_ws, root / "a_donor"), DONOR)
-    with_tail(root / "a_donor", PIN_SHM + TEMPFILES, modules=("hooks",))
+    with_tail(root / "a_donor", PIN_SHM + TEMPFILES + SHOUT, modules=("hooks",))
     with_tail(shutil.copytree(stub_ws, root / "b_receiver"), RECEIVER)
     return root
 
@@ -119,6 +119,7 @@ def test_a_stub_receiver_gets_nothing_from_a_donor_graded_before_it(layer, donor
     with ShmemPeak() as shm:
         proc = mechgrade(["grade", "lesson27", str(donor_class), "-o", str(tmp_path / "gb.csv"), "-j", "1", "--hidden"], layer, tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "MGSHOUT" not in proc.stdout + proc.stderr, "a student's code wrote into the instructor's terminal"
     rows = {r["student"]: r for r in csv.DictReader(open(tmp_path / "gb.csv"))}
     assert float(rows["a_donor"]["total"]) == 100, "the donor must have run (and written its outputs everywhere)"
     # A solo check of the unmodified stubs scores 0 (tests/test_export.py: test_stubs_get_zero):

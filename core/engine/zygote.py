@@ -68,9 +68,13 @@ def serve(ctrl: socket.socket, lesson: str, model_spec: str, mem_mb: int, own_pi
         if pid == 0:
             ctrl.close()
             os.setsid()
-            # A worker's own stderr (a notebook's "running cell N" boot log, 35 lines a student)
-            # is no business of the instructor's terminal; its results say what went wrong.
-            os.dup2(os.open(os.devnull, os.O_WRONLY), 2)
+            # A worker's own output (a notebook's "running cell N" boot log, 35 lines a student,
+            # or whatever its code writes to file descriptors 1 and 2) is no business of the
+            # instructor's terminal or log, which the zygote inherited; its results say what went wrong.
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, 1)
+            os.dup2(devnull, 2)
+            os.close(devnull)
             os.chdir(request["cwd"])
             # Its own scratch folder is its home and temporary folder (the zygote's are the
             # zygote's root, which its room covers); tempfile forgets the zygote's choice.
