@@ -155,18 +155,15 @@ def test_a_fresh_workspace_says_every_call_failed_and_draws_only_the_expected(br
     assert all(c == [True, True, 0, True, True] for c in cases), cases
 
 
-def test_unwritable_report_is_one_sentence_and_keeps_the_grade(reference_ws, reports, tmp_path):
+def test_a_report_into_a_missing_folder_is_one_sentence_before_grading(reference_ws, reports, tmp_path):
     plain = tmp_path / "results.json"
     run = CliRunner().invoke(cli, ["check", "lesson27", "--path", str(reference_ws), "-e", "sae", "--results", str(plain),
                                    "--report", str(tmp_path / "missing" / "report.html")])
-    assert run.exit_code == 2 and "Traceback" not in run.output
-    assert "Total: 11 / 11" in run.output
-    error = run.output.split("Total:")[1].splitlines()[1:]
-    # The summary's own notes ("Hidden cases worth ...", "Your code ran in a sandbox: ...") may follow the total.
-    notes = ("Hidden cases worth", "Your code ran in a sandbox")
-    assert [line for line in error if line.strip() and not line.startswith(notes)] == [f"Error: Cannot write the report to {tmp_path / 'missing' / 'report.html'}: "
-                                                       f"the folder {tmp_path / 'missing'} does not exist."]
+    assert run.exit_code == 2 and "Traceback" not in run.output and "Total:" not in run.output
+    assert f"the folder {tmp_path / 'missing'} does not exist" in run.output
     # results.json is the same with a report as without: the values never enter the results model.
+    run = CliRunner().invoke(cli, ["check", "lesson27", "--path", str(reference_ws), "-e", "sae", "--results", str(plain)])
+    assert "Total: 11 / 11" in run.output
     with_report = json.loads(reports["reference"][0].with_suffix(".json").read_text())
     assert [t for t in with_report["tests"] if t["tags"][0] == "sae"] == json.loads(plain.read_text())["tests"]
 

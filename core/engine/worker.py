@@ -41,12 +41,25 @@ def _seal(mode: str, cover: tuple[str, ...]) -> None:
 
     here = os.getcwd()
     try:
-        rooms.enter(keep=(Path(here),), cover=cover)
+        rooms.enter(keep=(Path(here), *_installation()), cover=cover)
     except rooms.RoomRefused as err:
         if mode == "required":
             raise OSError(err.errno, f"the worker's sealed room could not be made ({err.strerror})") from None
         return  # the user layer's cleanup sweeps what the worker leaves instead
     os.chdir(here)  # through the room's mounts
+
+
+def _installation() -> list[Path]:
+    """What the worker still imports from once sealed (Python, its packages, mechgrade's
+    worker-side folders): kept where it lies under a covered place, e.g. a virtual
+    environment or a checkout in /tmp."""
+    import mechgrade
+    import mechgrade.exercises
+    import mechgrade.student_template
+
+    paths = {sys.prefix, sys.base_prefix, sys.exec_prefix, os.path.dirname(os.path.realpath(sys.executable)),
+             *(p for p in sys.path if p), *mechgrade.__path__, *mechgrade.exercises.__path__, *mechgrade.student_template.__path__}
+    return [Path(p) for p in sorted(paths) if os.path.isdir(p)]
 
 
 def _status_bytes(field: str) -> int:

@@ -115,7 +115,7 @@ def enter(*, keep: tuple[Path, ...] = (), cover: tuple[str, ...] = (), size_mb: 
     # Nothing mounted from now on propagates back to the parent's namespace.
     _check(libc.mount(None, b"/", None, MS_REC | MS_PRIVATE, None), "mount --make-rprivate /")
     # Held open (in the new namespace: a mount of another one cannot be bound) while covered.
-    keep_fds = [(str(p), os.open(p, os.O_PATH | os.O_DIRECTORY)) for p in keep]
+    keep_fds = [(p, os.open(p, os.O_PATH | os.O_DIRECTORY)) for p in outermost(os.path.realpath(k) for k in keep)]
     try:
         places = outermost([*writable_places(), *cover])
         _cover(libc, places, size_mb)
