@@ -164,6 +164,8 @@ class Grader:
         a hidden case's inputs runs again before the visible results are fixed, and nothing
         of the public run (a file, a process, a module's state) sees them either."""
         self.hidden_started = True
+        if "worker" in self.__dict__ and self.worker.boot_failure is not None:
+            return  # it never got past its boot (already stopped): the hidden cases fail for the same reason
         if "worker" in self.__dict__:
             self.worker.stop()
             del self.__dict__["worker"]
