@@ -25,13 +25,16 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-LAYOUT = {"core": "mechgrade", "cli": "mechgrade/cli", "exercises": "mechgrade/exercises", "graders": "mechgrade/graders",
+# The engine package's folder was `core/` before lessons became plugins; either is found.
+LAYOUT = {"mechgrade": "mechgrade", "core": "mechgrade", "cli": "mechgrade/cli", "exercises": "mechgrade/exercises", "graders": "mechgrade/graders",
           "reference": "mechgrade/reference", "student_template": "mechgrade/student_template"}
 
 
 def package_at(rev: str, dest: Path) -> Path:
     """The `mechgrade` import package as it was at ``rev``, under ``dest``."""
-    data = subprocess.run(["git", "-C", str(REPO), "archive", rev, *LAYOUT], check=True, capture_output=True).stdout
+    tree = subprocess.run(["git", "-C", str(REPO), "ls-tree", "--name-only", rev], check=True, capture_output=True, text=True).stdout.split()
+    data = subprocess.run(["git", "-C", str(REPO), "archive", rev, *(top for top in LAYOUT if top in tree)], check=True,
+                          capture_output=True).stdout
     with tarfile.open(fileobj=io.BytesIO(data)) as tar:
         for member in tar.getmembers():
             top, _, rest = member.name.partition("/")

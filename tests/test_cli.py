@@ -145,7 +145,7 @@ def test_readme_installs_torch_as_the_autograder_setup_does():
             f"|| pip install -q torch=={torch} --index-url https://download.pytorch.org/whl/cpu")
     commands = [b for b in _readme_blocks((root / "README.md").read_text()) if b.startswith("python3 -m venv")]
     assert len(commands) == 2 and all(f"&& ({step}) &&" in c for c in commands)
-    setup = (root / "core" / "export" / "templates" / "setup.sh.j2").read_text()
+    setup = (root / "mechgrade" / "export" / "templates" / "setup.sh.j2").read_text()
     assert '--no-index --no-deps "torch=={{ torch }}"' in setup and "--index-url https://download.pytorch.org/whl/cpu" in setup
 
 

@@ -7,7 +7,7 @@ prints each table); "named" counts caught mistakes that get a hint naming them:
   catalogue was then grown by category and now holds many of these same mistakes (48 of 53),
   so this figure measures the catalogue's reach, not how it generalises.
 - tests/mistakes/lesson27_heldout.toml, written after the catalogue was final: 6 of 25 when
-  written. The structural detectors of core/engine/structure.py were then designed with its
+  written. The structural detectors of mechgrade/engine/structure.py were then designed with its
   misses in view (never its edits in the catalogue): 14 of 25. A development set since.
 - tests/mistakes/lesson27_heldout2.toml, written by a helper blind to the catalogue and to the
   detectors, and measured before anyone else read it: 21 of 32 (66%), the same with and without

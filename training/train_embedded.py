@@ -32,7 +32,7 @@ Recipes tried first (seed 0, batch 48 x 144, AdamW; scores in the lesson's defin
 Plateaus of 750-1,000+ steps at ~0.4 s a step were what ruled the unsupervised variants out on
 2 CPU cores; published reproductions of emergent canonical heads need 5k+ steps at batch 256.
 
-Usage: python training/train_embedded.py --out core/models/embedded [--seed 0] [--threads 2]
+Usage: python training/train_embedded.py --out mechgrade/models/embedded [--seed 0] [--threads 2]
 Writes config.json, model.safetensors, the tokenizer and training_log.json into --out.
 """
 
