@@ -24,11 +24,11 @@ from pathlib import Path
 FLOOR = r"""
 import sys
 from mechgrade.models import load_model
-from mechgrade.exercises import load_builders
+from mechgrade import lessons
 from mechgrade.spec import load_lesson
 import importlib
 model = load_model(sys.argv[1])
-build = load_builders("lesson27")
+build = lessons.get("lesson27").builders()
 lesson = load_lesson("lesson27")
 for e, f, c in lesson.iter_cases():
     getattr(importlib.import_module(f"mechgrade.reference.lesson27.{e.id}"), f.name)(**build(model, f.builder, c.params))

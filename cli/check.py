@@ -47,13 +47,13 @@ def check(lesson: str, path: Path | None, model_spec: str | None, exercises: tup
         raise empty  # one sentence, not one "X.py is missing" block per module (the library grades it as such)
     recorder = ValueRecorder()  # public cases' values, for --report; hidden values are never shown
     grade = functools.partial(check_workspace, lesson, path, model=model_spec, exercises=exercises, hidden=hidden,
-                              results_path=results_path, extra_plugins=(recorder,) if report_path else ())
+                              results_path=results_path, observers=(recorder,) if report_path else ())
     show_progress = console.is_terminal and not as_json
     if show_progress:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
         bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), console=console, transient=True)
-        task = bar.add_task("collecting graders", total=None)
+        task = bar.add_task("preparing the answer key", total=None)
 
         def progress(what: str, done: int, total: int) -> None:
             bar.update(task, description=what, completed=done, total=total)

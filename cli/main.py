@@ -18,8 +18,9 @@ from mechgrade.cli.common import run_guarded
 def cli() -> None:
     """Auto-graded mechanistic interpretability exercises on TransformerLens.
 
-    Start a lesson with `mechgrade start lesson27`, fill in the TODOs, then
-    `mechgrade check lesson27` for points and feedback.
+    See the installed lessons with `mechgrade list`; start one with
+    `mechgrade start LESSON` (e.g. lesson27), fill in the TODOs, then
+    `mechgrade check LESSON` for points and feedback.
     """
 
 

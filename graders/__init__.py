@@ -1,1 +1,1 @@
-"""Pytest graders, one package per lesson."""
+"""Custom checks, one package per lesson (a lesson's plugin names its module)."""

@@ -42,14 +42,14 @@ def case_inputs(lesson: str, function: str, case: str = "public 1", *, model: An
 
     ``model``: a loaded model (e.g. your notebook's ``model``) or a model spec; by default the
     one ``check`` grades on (``--model``, ``$MECHGRADE_MODEL`` or embedded)."""
-    from mechgrade.exercises import load_builders
+    from mechgrade import lessons
     from mechgrade.models import load_model
 
     spec = load_lesson(lesson)
     fn, c = find_case(spec, function, case)
     if model is None or isinstance(model, str):
         model = load_model(model)
-    return load_builders(spec.id)(model, fn.builder, dict(c.params))
+    return lessons.get(spec.id).builders()(model, fn.builder, dict(c.params))
 
 
 def snippet(lesson: str, exercise: str, function: str, case: Case, *, model_spec: str, notebook: bool) -> list[str]:

@@ -1,6 +1,6 @@
 """The lesson spec: exercises, functions, cases, points, tolerances and limits, as data.
 
-Loaded from ``exercises/<lesson>/lesson.toml`` and validated with pydantic (``extra="forbid"``),
+Loaded from the ``lesson.toml`` in a lesson's data package (``mechgrade.lessons``) and validated with pydantic (``extra="forbid"``),
 so a typo in a lesson file is an error that names the field, not a silently ignored key.
 Torch-free: ``mechgrade list`` reads it.
 """
@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import sys
 from functools import cached_property
-from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from mechgrade.errors import ReferenceUnavailable, SpecError, UnknownLesson
+from mechgrade import lessons
+from mechgrade.errors import SpecError
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -23,7 +23,6 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 Visibility = Literal["public", "hidden"]
-LESSONS_PACKAGE = "mechgrade.exercises"
 
 
 class _Strict(BaseModel):
@@ -51,6 +50,9 @@ class Function(_Strict):
     timeout_s: float = Field(20.0, gt=0, description="Wall-clock limit for one call in the worker.")
     atol: float = 1e-5
     rtol: float = 1e-4
+    check: str = Field("", description=(
+        "A custom check in the lesson's checks module, called as check(grader, exercise, function, case) "
+        "instead of the default comparison with the key (which it may call itself)."))
     cases: list[Case]
 
 
@@ -116,45 +118,93 @@ class Lesson(_Strict):
 
 
 def lesson_dir(lesson_id: str) -> Path:
-    root = Path(str(resources.files(LESSONS_PACKAGE)))
-    path = root / lesson_id
-    if not (path / "lesson.toml").is_file():
-        known = ", ".join(available_lessons()) or "none"
-        raise UnknownLesson(f"No lesson '{lesson_id}' is installed; available: {known}.")
-    return path
+    """The lesson's data folder (spec, templates, mutants, keys), wherever its package lies."""
+    return lessons.get(lesson_id).data_dir
 
 
 def has_reference(lesson_id: str) -> bool:
     """False in a student bundle, which ships no reference solutions."""
-    import importlib.util
-
-    try:
-        found = importlib.util.find_spec(f"mechgrade.reference.{lesson_id}") is not None
-    except ModuleNotFoundError:
-        found = False
-    return found
+    return lessons.get(lesson_id).has_reference
 
 
 def require_reference(lesson_id: str, what: str) -> None:
     """Raise ``ReferenceUnavailable`` (one sentence) where this install is a student bundle;
     ``what`` names the feature that needs the reference."""
-    if not has_reference(lesson_id):
-        raise ReferenceUnavailable(f"{what} needs the reference solutions, which this student bundle of mechgrade "
-                                   "does not include; it is for instructors (install the full mechgrade package).")
+    lessons.get(lesson_id).require_reference(what)
 
 
 def available_lessons() -> list[str]:
-    root = Path(str(resources.files(LESSONS_PACKAGE)))
-    return sorted(p.name for p in root.iterdir() if (p / "lesson.toml").is_file())
+    return sorted(lessons.installed())
 
 
 def load_lesson(lesson_id: str, *, spec_path: Path | None = None) -> Lesson:
+    """The spec of an installed lesson, checked against its modules (``spec_path``: a spec file
+    read on its own, not checked against any modules)."""
     path = spec_path or lesson_dir(lesson_id) / "lesson.toml"
     try:
-        return Lesson.model_validate(tomllib.loads(path.read_text(encoding="utf-8")))
+        lesson = Lesson.model_validate(tomllib.loads(path.read_text(encoding="utf-8")))
+    except OSError as err:
+        raise SpecError(f"Cannot read the spec {path}: {err.strerror or err}.") from err
     except tomllib.TOMLDecodeError as err:
         raise SpecError(f"{path} is not valid TOML: {err}.") from err
     except ValidationError as err:
         first = err.errors()[0]
         where = ".".join(str(x) for x in first["loc"])
         raise SpecError(f"{path}: {where}: {first['msg']} ({err.error_count()} problem(s) in all).") from err
+    if spec_path is None:
+        if lesson.id != lesson_id:
+            raise SpecError(f"{path}: its id is '{lesson.id}', but the lesson is installed as '{lesson_id}'.")
+        _check_modules(lesson)
+    return lesson
+
+
+def _check_modules(lesson: Lesson) -> None:
+    """Every function of the spec has a grader: a stub (and, where installed, a reference) that
+    defines it, and the custom check it names. Read as source (``ast``), so that this stays
+    torch-free and runs no lesson code; an error names the function, never a smaller total."""
+    plugin = lessons.get(lesson.id)
+    parts = [("stubs", plugin.stubs_dir())]
+    if plugin.has_reference:
+        parts.append(("reference", plugin.reference_dir()))
+    for exercise in lesson.exercises:
+        for kind, folder in parts:
+            defined = _defined(folder / f"{exercise.id}.py")
+            for function in exercise.functions:
+                if function.name not in defined:
+                    where = f"{folder / exercise.id}.py" if defined is not None else f"{folder}/ (no {exercise.id}.py)"
+                    raise SpecError(f"Lesson {lesson.id}: function {exercise.id}.{function.name} has no grader: "
+                                    f"its {kind} module does not define it ({where}).")
+    named = {f.check: f"{e.id}.{f.name}" for e in lesson.exercises for f in e.functions if f.check}
+    if not named:
+        return
+    checks = _checks_source(plugin)
+    for check, function in named.items():
+        if checks is not None and check not in checks:
+            raise SpecError(f"Lesson {lesson.id}: function {function} has no grader: its check '{check}' is not defined in "
+                            f"{plugin.checks or 'a checks module (the lesson declares none)'}.")
+
+
+def _defined(path: Path) -> set[str] | None:
+    """Top-level function names of a module file (None if there is no such file)."""
+    import ast
+
+    if not path.is_file():
+        return None
+    tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
+    return {n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))} | {
+        t.id for n in tree.body if isinstance(n, ast.Assign) for t in n.targets if isinstance(t, ast.Name)}
+
+
+def _checks_source(plugin: lessons.LessonPlugin) -> set[str] | None:
+    """Names the checks module defines; None where it is not shipped (a student's worker)."""
+    import importlib.util
+
+    if not plugin.checks:
+        return set()
+    try:
+        spec = importlib.util.find_spec(plugin.checks)
+    except ModuleNotFoundError:
+        spec = None
+    if spec is None or not spec.origin or not Path(spec.origin).is_file():
+        return None
+    return _defined(Path(spec.origin)) or set()

@@ -3,13 +3,13 @@ same as one Jupyter notebook."""
 
 from __future__ import annotations
 
-import importlib
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
+from mechgrade import lessons
 from mechgrade.errors import WorkspaceError
 from mechgrade.spec import Lesson, lesson_dir, require_reference
 
@@ -90,8 +90,8 @@ def module_sources(lesson: Lesson, *, solutions: bool = False) -> dict[str, str]
     """{"hooks.py": source, ...} from the stubs (or, for instructors, the reference)."""
     if solutions:
         require_reference(lesson.id, "--solutions")
-    package = "reference" if solutions else "student_template"
-    root = Path(importlib.import_module(f"mechgrade.{package}.{lesson.id}").__file__).parent
+    plugin = lessons.get(lesson.id)
+    root = plugin.reference_dir() if solutions else plugin.stubs_dir()
     return {f"{e.id}.py": (root / f"{e.id}.py").read_text(encoding="utf-8") for e in lesson.exercises}
 
 

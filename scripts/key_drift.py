@@ -11,7 +11,7 @@ import importlib
 import torch
 
 from mechgrade.engine.key import AnswerKey, roundtrip
-from mechgrade.exercises import load_builders
+from mechgrade import lessons
 from mechgrade.spec import load_lesson
 
 
@@ -50,7 +50,7 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     lesson = load_lesson(args.lesson)
     key = AnswerKey(lesson, "embedded")
-    build = load_builders(lesson.id)
+    build = lessons.get(lesson.id).builders()
     print(f"torch threads: {torch.get_num_threads()}")
     for exercise, function, case in lesson.iter_cases():
         if case.number not in key.entries:

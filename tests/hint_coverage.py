@@ -74,13 +74,13 @@ def load_mistakes(which: str = "first") -> list[Mistake]:
 
 
 def measure(which: str = "first", lesson_id: str = "lesson27", model_spec: str = "embedded") -> list[Outcome]:
-    from mechgrade.exercises import load_builders
+    from mechgrade import lessons
 
     lesson = load_lesson(lesson_id)
     key = AnswerKey(lesson, model_spec)
     grader = Grader(lesson, Path("."), model_spec)
     grader.__dict__["key"] = key
-    build = load_builders(lesson_id)
+    build = lessons.get(lesson_id).builders()
     outcomes = []
     for mistake in load_mistakes(which):
         module = mutant_module(lesson_id, Mutant(name=mistake.name, module=mistake.module, functions=mistake.functions,

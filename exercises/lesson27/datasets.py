@@ -43,6 +43,11 @@ def repeat_labels(toks: Int[Tensor, "batch pos"]) -> Int[Tensor, "batch pos"]:
     return labels
 
 
+# Seeds of the held-out prompts that the probe's check and the report measure a probe on: the
+# training seed plus this, so no case's training prompts are ever among them.
+HELDOUT_SEED_OFFSET = 1000
+
+
 def probe_dataset(
     model, *, n: int, seed: int, layer: int, hook: str = "hook_resid_post", seq_len: int = 64
 ) -> tuple[Float[Tensor, "n d_model"], Int[Tensor, "n"]]:

@@ -1,8 +1,9 @@
 """What a grader test calls: run one case in the student worker, compare with the key, and
 fail with feedback that names the mistake.
 
-``case_tests`` turns a check function into one pytest test per case of the lesson spec, each
-carrying gradescope-utils' ``weight``, ``visibility``, ``number`` and ``tags`` attributes.
+``grade_case`` is the grading library's one step; ``case_tests`` wraps it as one pytest test
+per case of the spec, each carrying gradescope-utils' ``weight``, ``visibility``, ``number``
+and ``tags`` attributes.
 """
 
 from __future__ import annotations
@@ -20,8 +21,9 @@ from mechgrade.engine.key import AnswerKey
 from mechgrade.engine.mutants import load_catalogue
 from mechgrade.engine.runner import Outcome, StudentWorker
 from mechgrade.engine.structure import structural_hint
+from mechgrade.engine.results import NOT_GRADED, CaseResult
 from mechgrade.errors import MechgradeError, WorkerUnavailable
-from mechgrade.spec import Case, Exercise, Function, Lesson, load_lesson
+from mechgrade.spec import Case, Exercise, Function, Lesson
 
 
 PRINTED_CHARS = 600
@@ -42,9 +44,9 @@ def output_dims(lesson: str, exercise: str, function: str) -> Any:
     """TransformerLens dimension names from the jaxtyping return annotation. Read from the stub,
     whose signature equals the reference's (a test checks), so student bundles, which ship no
     reference, read the same dims."""
-    import importlib
+    from mechgrade import lessons
 
-    fn = getattr(importlib.import_module(f"mechgrade.student_template.{lesson}.{exercise}"), function)
+    fn = getattr(lessons.get(lesson).stub_module(exercise), function)
     return _dims(inspect.signature(fn).return_annotation)
 
 
@@ -68,6 +70,7 @@ class Grader:
         self.from_cell = from_cell  # "notebook" or "script": graded by check() from there, feedback points there
         self.deadline = None if deadline is None else time.monotonic() + (deadline - time.time())
         self.start_error: WorkerUnavailable | None = None
+        self.notice = ""  # why no case could run (the worker could not start), said once at the top
         self.hidden_started = False  # the hidden cases' own worker has replaced the public one
         self.failed: set[str] = set()  # functions with a failed case so far in this run
         self.catalogue = load_catalogue(lesson.id)
@@ -130,6 +133,14 @@ class Grader:
         named = not self.workspace.is_absolute() and self.workspace not in (Path(lesson), Path("."))
         path = f" --path {self.workspace}" if named else ""
         return {"instructions": "your workspace README", "recheck": f"`mechgrade check {lesson}{path} -e {e}` rechecks just this part"}
+
+    def check_for(self, function: Function) -> Callable[..., None]:
+        """``check(grader, exercise, function, case)``: the spec's custom check, or the default."""
+        if not function.check:
+            return default_check
+        from mechgrade import lessons
+
+        return lessons.get(self.lesson.id).check(function.check)
 
     @cached_property
     def key(self) -> AnswerKey:
@@ -224,20 +235,46 @@ def default_check(grader: Grader, exercise: Exercise, function: Function, case: 
     grader.check(exercise, function, case)
 
 
-def case_tests(lesson_id: str, target: str, check: Callable[..., None] = default_check) -> dict[str, Callable]:
-    """One test function per case of ``target`` ('exercise.function'), for a grader module's
-    globals. ``check(grader, exercise, function, case)`` raises ``CaseFailed`` to fail a case."""
-    lesson = load_lesson(lesson_id)
-    exercise, function = lesson.functions[target]
-    tests = {}
-    for case in function.cases:
-        def test(mechgrade_grader: Grader, case: Case = case) -> None:
-            check(mechgrade_grader, exercise, function, case)
+def grade_case(grader: Grader, exercise: Exercise, function: Function, case: Case) -> CaseResult:
+    """Grade one case: the one step that ``check``, ``grade``, ``validate``, the autograder and
+    the pytest graders all take. Never raises for the student's doing or the grader's own bug
+    (that case is reported as an error); Ctrl-C goes through."""
+    feedback, hint, status, rerun = "", None, "passed", []
+    start = time.perf_counter()
+    try:
+        grader.check_for(function)(grader, exercise, function, case)
+    except CaseFailed as err:
+        feedback, hint, status, rerun = err.feedback, err.hint, "failed", err.rerun
+    except WorkerUnavailable as err:  # said once, at the top; no case could run
+        grader.notice = str(err)
+        status, feedback = "error", NOT_GRADED
+    except Exception as err:
+        status = "error"
+        feedback = f"The grader itself failed on this case (not your fault; tell your instructor): {type(err).__name__}: {err}"
+    return CaseResult(exercise=exercise.id, function=function.name, case=case.label, number=case.number,
+                      visibility=case.visibility, max_score=case.points, passed=status == "passed", status=status,
+                      feedback=feedback, hint=hint, rerun=rerun, seconds=round(time.perf_counter() - start, 4))
 
-        name = f"test_{function.name}__{case.visibility}_{case.index}"
+
+def case_tests(lesson: Lesson) -> dict[str, Callable]:
+    """One pytest test per case of the spec, generated over ``grade_case`` (what ``pytest
+    path/to/lesson.toml`` collects), each carrying gradescope-utils' ``weight``,
+    ``visibility``, ``number`` and ``tags``: the hidden graders stay pytest tests."""
+    tests = {}
+    for exercise, function, case in lesson.iter_cases(hidden=True):
+        def test(mechgrade_grader: Grader, request, exercise=exercise, function=function, case=case) -> None:
+            import pytest
+
+            from mechgrade.engine.plugin import CASE_RESULT
+
+            result = request.node.stash[CASE_RESULT] = grade_case(mechgrade_grader, exercise, function, case)
+            if not result.passed:
+                pytest.fail(result.feedback + (f"\nHint: {result.hint}" if result.hint else ""), pytrace=False)
+
+        name = f"test_{exercise.id}__{function.name}__{case.visibility}_{case.index}"
         test.__name__ = test.__qualname__ = name
-        test.__doc__ = f"{target} [{case.label}]: {case.points:g} points"
-        test.__mechgrade_case__ = (lesson_id, exercise.id, function.name, case)
+        test.__doc__ = f"{exercise.id}.{function.name} [{case.label}]: {case.points:g} points"
+        test.__mechgrade_case__ = (lesson.id, exercise.id, function.name, case)
         gs_visibility = "visible" if case.visibility == "public" else "after_published"
         tests[name] = weight(case.points)(visibility(gs_visibility)(number(case.number)(tags(exercise.id, function.name)(test))))
     return tests

@@ -15,14 +15,13 @@ believed: it is dropped, recomputed, and reported in ``notices``.
 from __future__ import annotations
 
 import hashlib
-import importlib
 import json
 import os
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from mechgrade import __version__
+from mechgrade import __version__, lessons
 from mechgrade.errors import ReferenceUnavailable
 from mechgrade.engine.codec import encode, from_bytes, to_bytes, decode
 from mechgrade.engine.mutants import load_catalogue, mutant_module
@@ -54,7 +53,7 @@ def source_fingerprint(lesson: str) -> str:
     if frozen.is_file():
         return frozen.read_text().strip()
     h = hashlib.sha256(__version__.encode())
-    ref_dir = Path(importlib.import_module(f"mechgrade.reference.{lesson}").__file__).parent
+    ref_dir = lessons.get(lesson).reference_dir()
     for path in sorted(ref_dir.glob("*.py")) + sorted(lesson_dir(lesson).glob("*.py")) + sorted(lesson_dir(lesson).glob("*.toml")):
         h.update(path.name.encode() + path.read_bytes())
     return h.hexdigest()[:16]
@@ -162,15 +161,14 @@ class AnswerKey:
         return self.entries[case.number]
 
     def _compute(self, exercise: Exercise, function: Function, case: Case) -> dict[str, Any]:
-        from mechgrade.exercises import load_builders
 
         if not has_reference(self.lesson.id):
             shipped = sorted(key_label(p.name) for p in self.shipped_path.parent.glob("*.safetensors"))
             raise ReferenceUnavailable(
                 f"This student bundle has no answer key for {function.name} [{case.label}] on model '{self.model_spec}' "
                 f"(its keys: {', '.join(shipped) or 'none'}); grade with --model embedded, or ask your instructor for a bundle with this model's key.")
-        build = load_builders(self.lesson.id)
-        reference = importlib.import_module(f"mechgrade.reference.{self.lesson.id}.{exercise.id}")
+        build = lessons.get(self.lesson.id).builders()
+        reference = lessons.get(self.lesson.id).reference_module(exercise.id)
         # One set of inputs serves the reference and every mutant: none of them mutates its inputs.
         kwargs = build(self.model, function.builder, case.params)
         expected = roundtrip(getattr(reference, function.name)(**kwargs))
@@ -240,4 +238,6 @@ if __name__ == "__main__":
 
     from mechgrade.spec import load_lesson
 
-    print(build_shipped_key(load_lesson(sys.argv[1] if len(sys.argv) > 1 else "lesson27")))
+    if len(sys.argv) != 2:
+        sys.exit("usage: python -m mechgrade.engine.key LESSON")
+    print(build_shipped_key(load_lesson(sys.argv[1])))

@@ -8,7 +8,6 @@ executing the edited module in the trusted process.
 
 from __future__ import annotations
 
-import importlib
 import inspect
 import sys
 import types
@@ -17,6 +16,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from mechgrade import lessons
 from mechgrade.spec import lesson_dir, require_reference
 
 if sys.version_info >= (3, 11):
@@ -59,7 +59,7 @@ def load_catalogue(lesson: str) -> MutantCatalogue:
 
 def reference_source(lesson: str, module: str) -> str:
     require_reference(lesson, "Running the mutant catalogue")
-    return inspect.getsource(importlib.import_module(f"mechgrade.reference.{lesson}.{module}"))
+    return inspect.getsource(lessons.get(lesson).reference_module(module))
 
 
 def mutated_source(lesson: str, mutant: Mutant) -> str:
@@ -79,7 +79,7 @@ def mutant_module(lesson: str, mutant: Mutant) -> types.ModuleType:
 def write_mutant_workspace(lesson: str, mutant: Mutant, directory: Path) -> Path:
     """A workspace equal to the reference except for this mutant's edit (a test 'student')."""
     directory.mkdir(parents=True, exist_ok=True)
-    ref_dir = Path(inspect.getfile(importlib.import_module(f"mechgrade.reference.{lesson}"))).parent
+    ref_dir = lessons.get(lesson).reference_dir()
     for path in ref_dir.glob("*.py"):
         if path.name != "__init__.py":
             (directory / path.name).write_text(path.read_text())

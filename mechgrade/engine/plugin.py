@@ -1,67 +1,69 @@
-"""The mechgrade pytest plugin (registered through the ``pytest11`` entry point).
+"""The mechgrade pytest plugin (registered through the ``pytest11`` entry point): the lesson's
+cases as pytest tests, generated from its spec over the grading library.
 
-Inert unless a collected test carries a mechgrade case: then it provides the
-``mechgrade_grader`` fixture, deselects hidden cases and unselected exercises, turns each
-graded test's report into a ``CaseResult`` (points from gradescope-utils' ``__weight__``),
-and writes Gradescope's results.json with ``--mechgrade-results``.
+``pytest path/to/lesson.toml --mechgrade-path DIR`` collects one test per case of that spec
+(``grader.case_tests``: gradescope-utils' ``weight``, ``visibility``, ``number``), deselects
+hidden cases unless ``--mechgrade-hidden``, runs every public case before any hidden one, and
+writes Gradescope's results.json with ``--mechgrade-results``. Inert for any other file: a
+project's own tests never see it. ``mechgrade check`` calls the same library without pytest
+(``engine.session``).
 """
 
 from __future__ import annotations
 
 import json
 import time
+import types
 from pathlib import Path
 
 import pytest
 
-from mechgrade.engine.results import NOT_GRADED, CaseResult, GradingResult
+from mechgrade.engine.results import CaseResult, GradingResult
 
 RESULTS = pytest.StashKey[GradingResult]()
 GRADERS = pytest.StashKey[dict]()
-INTERRUPTED = pytest.StashKey[bool]()
 STARTED = pytest.StashKey[float]()
+CASE_RESULT = pytest.StashKey[CaseResult]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    group = parser.getgroup("mechgrade", "mechgrade grading")
+    group = parser.getgroup("mechgrade", "mechgrade grading (collects a lesson.toml)")
     group.addoption("--mechgrade-path", default=None, help="Student workspace to grade (default: ./<lesson>).")
     group.addoption("--mechgrade-model", default=None, help="Model spec: embedded (default), gpt2, or a local directory.")
     group.addoption("--mechgrade-hidden", action="store_true", help="Also run hidden cases (instructors).")
     group.addoption("--mechgrade-exercise", action="append", default=[], help="Grade only this exercise (repeatable).")
     group.addoption("--mechgrade-results", default=None, help="Write Gradescope results.json to this path.")
     group.addoption("--mechgrade-mem-mb", type=int, default=2048, help="Memory the student's code may allocate, in MB.")
-    group.addoption("--mechgrade-worker-user", default=None,
-                    help="Run the student worker as this (unprivileged) user; the grading process must be root.")
-    group.addoption("--mechgrade-deadline", type=float, default=None,
-                    help="Wall-clock time (Unix seconds) by which grading must end; later cases are reported as not run.")
-    group.addoption("--mechgrade-lesson", default=None, help="Start this lesson's worker at once, booting while pytest collects.")
-    group.addoption("--mechgrade-from-cell", choices=("notebook", "script"), default=None,
-                    help="Graded by check() from a notebook cell or a script (feedback points there).")
+
+
+class LessonSpec(pytest.Module):
+    """A ``lesson.toml`` collected as a module of generated tests (never imported from disk)."""
+
+    def _getobj(self):
+        from mechgrade.engine.grader import case_tests
+        from mechgrade.spec import Lesson, load_lesson, tomllib
+
+        lesson_id = Lesson.model_validate(tomllib.loads(self.path.read_text(encoding="utf-8"))).id
+        lesson = load_lesson(lesson_id)  # the installed lesson: its modules checked, its graders found
+        module = types.ModuleType(f"mechgrade_graders_{lesson.id}")
+        module.__file__ = str(self.path)
+        module.__dict__.update(case_tests(lesson))
+        return module
+
+
+def pytest_collect_file(file_path: Path, parent: pytest.Collector):
+    if file_path.name == "lesson.toml":
+        return LessonSpec.from_parent(parent, path=file_path)
+    return None
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.stash[GRADERS] = {}
+    config.stash[STARTED] = time.perf_counter()
 
 
 def _case(item: pytest.Item):
     return getattr(getattr(item, "obj", None), "__mechgrade_case__", None)
-
-
-class _CtrlC:
-    """Records Ctrl-C in the session's stash (pytest_keyboard_interrupt is given no config; exit
-    status 2 also means collection errors, whose results are still written)."""
-
-    def __init__(self, config: pytest.Config):
-        self.config = config
-
-    def pytest_keyboard_interrupt(self, excinfo) -> None:
-        self.config.stash[INTERRUPTED] = True
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    config.pluginmanager.register(_CtrlC(config))
-    config.stash[GRADERS] = {}
-    config.stash[STARTED] = time.perf_counter()
-    if config.getoption("mechgrade_lesson"):
-        grader = _grader(config, config.getoption("mechgrade_lesson"))
-        grader.prepare_key(hidden=config.getoption("mechgrade_hidden"), exercises=tuple(config.getoption("mechgrade_exercise")))
-        grader.worker.spawn()  # boots while pytest collects the graders
 
 
 def _grader(config: pytest.Config, lesson_id: str):
@@ -70,16 +72,12 @@ def _grader(config: pytest.Config, lesson_id: str):
     if lesson_id not in graders:
         from mechgrade.engine.grader import Grader
         from mechgrade.models import spec_from_env
+        from mechgrade.models.spec import portable_spec
         from mechgrade.spec import load_lesson
 
         path = Path(config.getoption("mechgrade_path") or f"./{lesson_id}")
-        from mechgrade.models.spec import portable_spec
-
         model = portable_spec(spec_from_env(config.getoption("mechgrade_model")))
-        zygote = next((p.mechgrade_zygote for p in config.pluginmanager.get_plugins() if hasattr(p, "mechgrade_zygote")), None)
-        graders[lesson_id] = Grader(load_lesson(lesson_id), path, model, mem_mb=config.getoption("mechgrade_mem_mb"), zygote=zygote,
-                                    worker_user=config.getoption("mechgrade_worker_user"), from_cell=config.getoption("mechgrade_from_cell"),
-                                    deadline=config.getoption("mechgrade_deadline"))
+        graders[lesson_id] = Grader(load_lesson(lesson_id), path, model, mem_mb=config.getoption("mechgrade_mem_mb"))
         config.stash[RESULTS] = GradingResult(lesson=lesson_id, model=model, workspace=str(path.resolve()))
     return graders[lesson_id]
 
@@ -96,51 +94,34 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             keep.append(item)
     if drop:
         config.hook.pytest_deselected(items=drop)
-    # Every public case before any hidden one (the grader gives those a worker of their own):
-    # no student code that saw a hidden case's inputs runs before the visible results are fixed.
+    # Every public case before any hidden one, as ``session.selected_cases`` orders them.
     items[:] = sorted(keep, key=lambda item: bool(_case(item)) and _case(item)[3].visibility == "hidden")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def mechgrade_grader(request: pytest.FixtureRequest):
-    info = _case(request.node) if hasattr(request.node, "obj") else None
-    return _grader(request.config, info[0] if info else "lesson27")
+    """The session's grader for this test's lesson (one per lesson, kept in the config's stash)."""
+    info = _case(request.node)
+    if info is None:
+        pytest.fail("mechgrade_grader is for the tests generated from a lesson.toml", pytrace=False)
+    return _grader(request.config, info[0])
 
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     outcome = yield
-    info = _case(item)
     report = outcome.get_result()
-    if info is None or RESULTS not in item.config.stash:
+    info = _case(item)
+    if info is None or RESULTS not in item.config.stash or report.when != "call":
         return
-    if report.when == "call" or (report.when == "setup" and report.failed):
-        from mechgrade.engine.grader import CaseFailed
-        from mechgrade.errors import WorkerUnavailable
-
-        _, exercise, function, case = info
-        feedback, hint, status, rerun = "", None, "passed", []
-        if report.failed:
-            err = call.excinfo.value if call.excinfo else None
-            if isinstance(err, CaseFailed):
-                feedback, hint, status, rerun = err.feedback, err.hint, "failed", err.rerun
-            elif isinstance(err, WorkerUnavailable):  # said once, at the top; no case could run
-                item.config.stash[RESULTS].notice = str(err)
-                status, feedback = "error", NOT_GRADED
-            else:
-                status = "error"
-                feedback = f"The grader itself failed on this case (not your fault; tell your instructor): {call.excinfo.exconly() if call.excinfo else report.longreprtext}"
-        item.config.stash[RESULTS].cases.append(CaseResult(
-            exercise=exercise, function=function, case=case.label, number=item.obj.__number__,
-            visibility=case.visibility, max_score=float(item.obj.__weight__), passed=report.passed,
-            status=status, feedback=feedback, hint=hint, rerun=rerun, seconds=round(call.duration, 4)))
+    result = item.stash.get(CASE_RESULT, None)
+    if result is not None:
+        item.config.stash[RESULTS].cases.append(result)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
-    """Ctrl-C while the worker booted in ``pytest_configure`` skips ``pytest_sessionfinish``:
-    its process and scratch folder still go (closing twice is harmless)."""
     for grader in config.stash.get(GRADERS, {}).values():
-        grader.close()
+        grader.close()  # closing twice is harmless
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -151,10 +132,12 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         if results is not None and "worker" in grader.__dict__:
             results.sandbox = grader.worker.sandbox.name
             results.cell_errors = grader.worker.cell_errors
+        if results is not None and grader.notice:
+            results.notice = grader.notice
         if results is not None and "key" in grader.__dict__:
             results.notices += grader.key.notices
         grader.close()
-    if results is None or config.stash.get(INTERRUPTED, False):  # Ctrl-C: a part-run is written nowhere
+    if results is None:
         return
     results.execution_time = time.perf_counter() - config.stash[STARTED]
     results.cases.sort(key=lambda c: tuple(int(x) for x in c.number.split(".")))

@@ -1,78 +1,83 @@
-"""Run a lesson's graders on a workspace through pytest and return the results model.
+"""Grade a lesson's cases on a workspace, calling the grading library directly.
 
-``mechgrade check`` is a front end over exactly the run that
-``pytest --pyargs mechgrade.graders.<lesson> --mechgrade-path DIR`` performs.
+``mechgrade check``, ``grade``, ``validate``, the notebook's ``check()`` and the Gradescope
+autograder all come here. The same cases, as pytest tests, are what ``pytest
+path/to/lesson.toml --mechgrade-path DIR`` runs (``engine.plugin``): pytest wraps the
+library, it is not the bus the CLI runs on.
 """
 
 from __future__ import annotations
 
-import importlib
-import io
-from contextlib import redirect_stderr, redirect_stdout
+import json
+import time
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable, Protocol
 
-import pytest
-
-from mechgrade.engine.plugin import RESULTS
 from mechgrade.engine.results import GradingResult
-from mechgrade.errors import MechgradeError
 from mechgrade.models.spec import portable_spec, resolve, spec_from_env
-from mechgrade.spec import load_lesson, require_reference
+from mechgrade.spec import Case, Exercise, Function, Lesson, load_lesson, require_reference
 
 Progress = Callable[[str, int, int], None]  # (what, done, total)
 
 
-class _Collector:
-    """Reads the plugin's results and reports progress; passed to ``pytest.main(plugins=...)``."""
+class Observer(Protocol):
+    """Sees each case after it is graded (e.g. ``values.ValueRecorder`` for the report); only reads."""
 
-    def __init__(self, progress: Progress | None):
-        self.progress, self.total, self.done = progress, 0, 0
-        self.result: GradingResult | None = None
-        self.errors: list[str] = []
-        self.domain_error: MechgradeError | None = None
-        self.interrupted = False
-
-    def pytest_keyboard_interrupt(self, excinfo) -> None:
-        # Ctrl-C, told apart from pytest's other exit status 2 (collection errors, pytest.exit)
-        self.interrupted = True
-
-    def pytest_internalerror(self, excrepr, excinfo) -> None:
-        if isinstance(excinfo.value, MechgradeError):  # e.g. raised while the plugin prepared the key
-            self.domain_error = excinfo.value
-
-    def pytest_collection_finish(self, session: pytest.Session) -> None:
-        self.total = len(session.items)
-        if self.progress:
-            self.progress("starting the grading worker (loads the model)", 0, self.total)
-
-    def pytest_collectreport(self, report) -> None:
-        if report.failed:
-            self.errors.append(report.longreprtext.strip().splitlines()[-1] if report.longreprtext else str(report.nodeid))
-
-    def pytest_runtest_logreport(self, report) -> None:
-        if report.when == "teardown":
-            self.done += 1
-            if self.progress:
-                self.progress(report.nodeid.split("::")[-1], self.done, self.total)
-
-    @pytest.hookimpl(trylast=True)
-    def pytest_sessionfinish(self, session: pytest.Session) -> None:
-        self.result = session.config.stash.get(RESULTS, None)
+    def after_case(self, grader: Any, exercise: Exercise, function: Function, case: Case) -> None: ...
 
 
-class _ZygoteProvider:
-    """Hands `mechgrade grade`'s preloaded zygote to the plugin (which forks workers from it)."""
+def selected_cases(lesson: Lesson, *, hidden: bool, exercises: tuple[str, ...]) -> list[tuple[Exercise, Function, Case]]:
+    """Every public case before any hidden one (the grader gives those a worker of their own):
+    no student code that saw a hidden case's inputs runs before the visible results are fixed."""
+    cases = list(lesson.iter_cases(hidden=hidden, exercises=exercises))
+    return sorted(cases, key=lambda item: item[2].visibility == "hidden")
 
-    def __init__(self, zygote):
-        self.mechgrade_zygote = zygote
+
+def grade_cases(grader, *, hidden: bool, exercises: tuple[str, ...] = (), progress: Progress | None = None,
+                observers: tuple[Observer, ...] = ()) -> GradingResult:
+    """Grade the selected cases with ``grader`` and return the results model. The grader is
+    closed whatever happens (Ctrl-C included: a part-run is no result, and leaves nothing)."""
+    from mechgrade.engine.grader import grade_case
+
+    started = time.perf_counter()
+    lesson = grader.lesson
+    cases = selected_cases(lesson, hidden=hidden, exercises=exercises)
+    result = GradingResult(lesson=lesson.id, model=grader.model_spec, workspace=str(Path(grader.workspace).resolve()))
+    try:
+        grader.prepare_key(hidden=hidden, exercises=exercises)
+        if cases and cases[0][2].visibility == "public":
+            grader.worker.spawn()  # boots while the first case is set up
+        if progress:
+            progress("starting the grading worker (loads the model)", 0, len(cases))
+        for done, (exercise, function, case) in enumerate(cases, 1):
+            grader.last = None  # an observer never sees a stale outcome
+            result.cases.append(grade_case(grader, exercise, function, case))
+            for observer in observers:
+                try:
+                    observer.after_case(grader, exercise, function, case)
+                except Exception:  # a picture is never worth a grade
+                    pass
+            if progress:
+                progress(f"{exercise.id}.{function.name} [{case.label}]", done, len(cases))
+        if "worker" in grader.__dict__:
+            result.sandbox = grader.worker.sandbox.name
+            result.cell_errors = grader.worker.cell_errors
+        if grader.notice:
+            result.notice = grader.notice
+    finally:
+        grader.close()
+    if "key" in grader.__dict__:
+        result.notices += grader.key.notices
+    result.execution_time = time.perf_counter() - started
+    result.cases.sort(key=lambda c: tuple(int(x) for x in c.number.split(".")))
+    return result
 
 
 def check_workspace(lesson_id: str, path: Path, *, model: str | None = None, exercises: tuple[str, ...] = (),
                     hidden: bool = False, results_path: Path | None = None, progress: Progress | None = None,
                     mem_mb: int = 2048, zygote=None, worker_user: str | None = None,
-                    extra_plugins: tuple = (), from_cell: str | None = None, deadline: float | None = None) -> GradingResult:
-    """``extra_plugins``: more pytest plugin objects for this run (e.g. ``values.ValueRecorder``);
+                    observers: tuple[Observer, ...] = (), from_cell: str | None = None, deadline: float | None = None) -> GradingResult:
+    """``observers``: see each graded case (e.g. ``values.ValueRecorder``);
     ``worker_user``: run the student's code as this user (the Gradescope autograder, as root);
     ``from_cell``: "notebook" or "script": graded by ``check()`` from there, so feedback points there;
     ``deadline``: Unix time by which grading must end (later cases are reported as not run)."""
@@ -92,41 +97,12 @@ def check_workspace(lesson_id: str, path: Path, *, model: str | None = None, exe
         raise missing_workspace(lesson_id, path)
     model = portable_spec(spec_from_env(model))  # a relative directory means nothing in the worker's folder
     resolve(model)  # fail early, in one sentence, if the weights are not here
-    graders = Path(importlib.import_module("mechgrade.graders").__file__).parent
-    # Confined to our own rootdir and config, with no conftest.py at all: whatever folder this
-    # runs from (a submission's, in the worst case), nothing there is loaded.
-    args = ["-c", str(graders / "pytest.ini"), "--rootdir", str(graders), "--noconftest",
-            "--pyargs", f"mechgrade.graders.{lesson_id}", "--mechgrade-lesson", lesson_id,
-            "--mechgrade-path", str(path), "--mechgrade-model", model,
-            "--mechgrade-mem-mb", str(mem_mb), "-p", "no:cacheprovider", "-p", "no:terminal",
-            "-o", "addopts=", "-o", "python_files=test_*.py", "-W", "ignore",
-            # Graders need no conftest.py; one that pytest finds from the current folder's
-            # configuration (its testpaths) would otherwise run in the grading process.
-            "--noconftest"]
-    for e in exercises:
-        args += ["--mechgrade-exercise", e]
-    if hidden:
-        args.append("--mechgrade-hidden")
-    if worker_user:
-        args += ["--mechgrade-worker-user", worker_user]
-    if from_cell:
-        args += ["--mechgrade-from-cell", from_cell]
-    if deadline is not None:
-        args += ["--mechgrade-deadline", repr(deadline)]
+    from mechgrade.engine.grader import Grader
+
+    grader = Grader(lesson, path, model, mem_mb=mem_mb, zygote=zygote, worker_user=worker_user, from_cell=from_cell,
+                    deadline=deadline)
+    result = grade_cases(grader, hidden=hidden, exercises=exercises, progress=progress, observers=observers)
     if results_path:
-        args += ["--mechgrade-results", str(results_path)]
-    collector = _Collector(progress)
-    sink = io.StringIO()
-    plugins: list = [collector, *extra_plugins]
-    if zygote is not None:
-        plugins.append(_ZygoteProvider(zygote))
-    with redirect_stdout(sink), redirect_stderr(sink):
-        code = pytest.main(args, plugins=plugins)
-    if collector.interrupted:  # pytest caught Ctrl-C; a part-run is no result
-        raise KeyboardInterrupt
-    if collector.domain_error is not None:
-        raise collector.domain_error
-    if collector.result is None or collector.errors:
-        why = "; ".join(collector.errors) or f"pytest exited with status {int(code)}"
-        raise MechgradeError(f"The graders for {lesson_id} could not run: {why}.")
-    return collector.result
+        Path(results_path).parent.mkdir(parents=True, exist_ok=True)
+        Path(results_path).write_text(json.dumps(result.to_gradescope(), indent=2))
+    return result

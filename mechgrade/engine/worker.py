@@ -54,11 +54,12 @@ def _installation() -> list[Path]:
     worker-side folders): kept where it lies under a covered place, e.g. a virtual
     environment or a checkout in /tmp."""
     import mechgrade
-    import mechgrade.exercises
-    import mechgrade.student_template
+    from mechgrade import lessons
 
+    worker_side = [path for plugin in lessons.installed().values() for name in plugin.worker_modules()
+                   for path in lessons.import_dirs(name)]
     paths = {sys.prefix, sys.base_prefix, sys.exec_prefix, os.path.dirname(os.path.realpath(sys.executable)),
-             *(p for p in sys.path if p), *mechgrade.__path__, *mechgrade.exercises.__path__, *mechgrade.student_template.__path__}
+             *(p for p in sys.path if p), *mechgrade.__path__, *worker_side}
     return [Path(p) for p in sorted(paths) if os.path.isdir(p)]
 
 
@@ -139,7 +140,7 @@ class Worker:
         is a failed boot) or "try" (the user layer: the trusted side sweeps where the kernel
         refuses); ``cover``: more folders to hide under the room's own tmpfs (the zygote's);
         ``confine``: install the system-call filter (``mechgrade.sandbox.seccomp``) last."""
-        from mechgrade.exercises import load_builders
+        from mechgrade import lessons
         from mechgrade.models import load_model
         from mechgrade.sandbox.drop import drop_to, oom_first
 
@@ -147,7 +148,7 @@ class Worker:
         self.requests = os.fdopen(req_fd, "r") if req_fd else sys.stdin
         self.model_spec = model_spec
         self.model = load_model(model_spec)  # cached: a forked worker inherits its zygote's model
-        self.build = load_builders(lesson)
+        self.build = lessons.get(lesson).builders()
         self.resp = os.fdopen(resp_fd, "wb", buffering=0)
         self.checksums = self._checksums()
         self.attrs = set(vars(self.model))

@@ -47,11 +47,11 @@ def serve(ctrl: socket.socket, lesson: str, model_spec: str, mem_mb: int, own_pi
     torch.set_num_threads(1)
     from mechgrade.engine import codec  # noqa: F401  (imported once, inherited by every fork)
     from mechgrade.engine.worker import Worker
-    from mechgrade.exercises import load_builders
+    from mechgrade import lessons
     from mechgrade.models import load_model
 
     load_model(model_spec)
-    load_builders(lesson)
+    lessons.get(lesson).builders()
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # the kernel reaps finished workers
     ctrl.sendall(b'{"ready": true}\n')
     while True:

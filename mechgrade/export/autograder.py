@@ -121,7 +121,7 @@ PROBE = """
 import sys
 from mechgrade.sandbox.drop import drop_to
 drop_to({uid}, {gid})
-import mechgrade.engine.worker, mechgrade.exercises.{lesson}.cases, torch
+import mechgrade.engine.worker, {cases}, torch
 for secret in sys.argv[1:]:
     try:
         open(secret, "rb").close()
@@ -149,7 +149,9 @@ def selftest(root: Path) -> str:
     scratch = Path(tempfile.mkdtemp(prefix="mechgrade-selftest-"))
     try:
         sandbox.own(scratch)
-        code = PROBE.format(uid=sandbox.uid, gid=sandbox.gid, lesson=config.lesson)
+        from mechgrade import lessons
+
+        code = PROBE.format(uid=sandbox.uid, gid=sandbox.gid, cases=f"{lessons.get(config.lesson).data}.cases")
         cmd = sandbox.command([sys.executable, "-I", "-c", code, *map(str, secrets)], scratch=scratch)
         proc = subprocess.run(cmd, capture_output=True, text=True, cwd=scratch, timeout=300,
                               env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(scratch)})

@@ -4,7 +4,8 @@ results.json, plus the per-case values recorded beside it (``engine.values``).
 
 Per exercise: title, points and status from the spec and results, each case's feedback and hint,
 and pictures of the expected output beside the student's, with the difference where they
-disagree. Then "your model": the model the lesson ran on and its induction circuit.
+disagree. Then "your model": the model the lesson ran on, and what the lesson's ``extras``
+measure on it (``mechgrade.extras``).
 """
 
 from __future__ import annotations
@@ -20,8 +21,8 @@ from markupsafe import Markup, escape
 from mechgrade.engine.results import CaseResult, GradingResult
 from mechgrade.engine.values import CaseValues
 from mechgrade.errors import MechgradeError
+from mechgrade.extras import ModelSection, hook
 from mechgrade.render.figures import Figure, figures
-from mechgrade.render.model_view import ModelView
 from mechgrade.spec import Lesson, lesson_dir, load_lesson
 
 if sys.version_info >= (3, 11):
@@ -32,6 +33,16 @@ else:  # pragma: no cover
 
 class ReportError(MechgradeError):
     """The report could not be written (the grade itself is unaffected)."""
+
+
+@dataclass
+class ReportModel:
+    """The "your model" section: the booted model, and the lesson's measurements of it (if any)."""
+
+    spec: str
+    architecture: str
+    model: object = field(repr=False)
+    section: ModelSection | None = None
 
 
 @dataclass
@@ -71,44 +82,18 @@ def captions(lesson_id: str) -> dict:
     return tomllib.loads(path.read_text())["functions"] if path.is_file() else {}
 
 
-def extras(lesson_id: str) -> dict:
-    """The lesson's pictures that need the model (``exercises/<lesson>/report``'s ``EXTRAS``)."""
-    import importlib
-
-    name = f"mechgrade.exercises.{lesson_id}.report"
-    try:
-        return importlib.import_module(name).EXTRAS
-    except ModuleNotFoundError as err:
-        if err.name != name:
-            raise
-        return {}
-
-
-def _extra(fn, view: ModelView, values: CaseValues) -> list[Figure]:
+def _extra(fn, view: ReportModel, values: CaseValues) -> list[Figure]:
     try:
         return fn(view.model, values.params, values.expected, values.got)
     except Exception:  # a picture is a courtesy: it must never cost the report
         return []
 
 
-def _head_patterns(view: ModelView, expected, got, *, atol: float, rtol: float) -> list[Figure]:
-    """For a per-head score [layer, head]: the attention of the head the key ranks highest,
-    and of the head your scores rank highest when the key scores that one lower by more than
-    the tolerance (two heads within it are a tie, which another CPU may break the other way)."""
-    import torch
-
-    n_heads = expected.shape[1]
-    top_e = divmod(int(expected.argmax()), n_heads)
-    panels = [view.pattern(view.sequences[0], *top_e, title=f"expected top head L{top_e[0]}H{top_e[1]}")]
-    caption = (f"What the top-scoring head does on {view.sequences[0].title}: an induction head lights up the "
-               "diagonal one step right of the first copy; a previous-token head the diagonal just below the main one.")
-    if isinstance(got, torch.Tensor) and got.shape == expected.shape and torch.isfinite(got).all():
-        top_g = divmod(int(got.argmax()), n_heads)
-        e_max = float(expected[top_e])
-        if float(expected[top_g]) < e_max - (atol + rtol * abs(e_max)):
-            panels.append(view.pattern(view.sequences[0], *top_g, title=f"your top head L{top_g[0]}H{top_g[1]}"))
-            caption += " Your scores point at another head: compare its pattern with the expected one."
-    return [Figure("attention of the top head", panels, caption, differs=len(panels) > 1)]
+def _section_figures(view: ReportModel, dims, values: CaseValues, **tol) -> list[Figure]:
+    try:
+        return view.section.figures(dims, values.expected, values.got, **tol)
+    except Exception:
+        return []
 
 
 def _once(cases: list[CaseView]) -> None:
@@ -138,12 +123,12 @@ def codespans(text: str) -> Markup:
     return Markup("".join(f"<code>{escape(p)}</code>" if i % 2 else str(escape(p)) for i, p in enumerate(parts)))
 
 
-def build(result: GradingResult, values: dict[str, CaseValues], *, view: ModelView | None = None,
+def build(result: GradingResult, values: dict[str, CaseValues], *, view: ReportModel | None = None,
           lesson: Lesson | None = None) -> list[ExerciseView]:
     from mechgrade.engine.grader import output_dims
 
     lesson = lesson or load_lesson(result.lesson)
-    texts, more = captions(lesson.id), extras(lesson.id)
+    texts, more = captions(lesson.id), hook(lesson.id, "FIGURES") or {}
     summaries = {s.exercise: s for s in result.exercises()}
     out = []
     for number, exercise in enumerate(lesson.exercises, 1):
@@ -162,8 +147,8 @@ def build(result: GradingResult, values: dict[str, CaseValues], *, view: ModelVi
                     cv.shown = True
                     tol = {"atol": function.atol, "rtol": function.rtol}
                     cv.figures = figures(function.name, v.expected, v.got, dims, labels=text.get("labels"), **tol)
-                    if view is not None and dims == ["layer", "head"]:
-                        cv.figures += _head_patterns(view, v.expected, v.got, **tol)
+                    if view is not None and view.section is not None:
+                        cv.figures += _section_figures(view, dims, v, **tol)
                     if view is not None and key in more:
                         cv.figures += _extra(more[key], view, v)
                     if c.passed:  # the grader found it within tolerance: no picture may say otherwise
@@ -179,7 +164,7 @@ def build(result: GradingResult, values: dict[str, CaseValues], *, view: ModelVi
     return out
 
 
-def render(result: GradingResult, values: dict[str, CaseValues], *, view: ModelView | None = None, note: str = "") -> str:
+def render(result: GradingResult, values: dict[str, CaseValues], *, view: ReportModel | None = None, note: str = "") -> str:
     """The report's HTML; ``note``: shown where the "your model" section would be, if it is missing."""
     lesson = load_lesson(result.lesson)
     env = Environment(loader=PackageLoader("mechgrade.render", "templates"), autoescape=select_autoescape(["j2", "html"]),
@@ -202,6 +187,33 @@ def lesson_prompts(lesson: Lesson) -> list[str]:
     return seen
 
 
+def report_model(result: GradingResult) -> tuple[ReportModel | None, str]:
+    """Boot the model and measure it with the lesson's ``your_model`` hook; a failure costs only
+    the section (or its measured part), said in the returned note."""
+    from mechgrade.models.loader import load_model
+    from mechgrade.models.spec import provenance, resolve
+
+    try:
+        source = resolve(result.model)
+        model = load_model(result.model)
+    except Exception as err:  # the exercises' pictures are still worth writing
+        return None, f'The "your model" section is missing: the model could not be loaded here ({type(err).__name__}: {err}).'
+    cfg = model.cfg
+    arch = (f"{provenance(result.model, source)}: {cfg.n_layers} layers, {cfg.n_heads} heads of d_head {cfg.d_head}, "
+            f"d_model {cfg.d_model}, d_mlp {cfg.d_mlp}, d_vocab {cfg.d_vocab}, n_ctx {cfg.n_ctx}")
+    view = ReportModel(result.model, arch, model)
+    measure = hook(result.lesson, "your_model")
+    if measure is None:
+        return view, ""
+    try:
+        view.section = measure(model, lesson_prompts(load_lesson(result.lesson)))
+    except MechgradeError as err:  # e.g. a student bundle, which has no reference to measure heads with
+        return view, f'The rest of the "your model" section is missing: {err}'
+    except Exception as err:
+        return view, f'The rest of the "your model" section is missing: the model could not be measured here ({type(err).__name__}: {err}).'
+    return view, ""
+
+
 def check_report_path(path: Path) -> Path:
     """Raise ``ReportError`` (one sentence) if no report can be written at ``path``: ``check``
     asks before grading, so a typo in the folder costs no grading run."""
@@ -219,14 +231,7 @@ def write_report(result: GradingResult, values: dict[str, CaseValues], path: Pat
     path = check_report_path(path)
     view, note = None, ""
     if with_model:
-        from mechgrade.render.model_view import model_view
-
-        try:
-            view = model_view(result.model, lesson_prompts(load_lesson(result.lesson)))
-        except MechgradeError as err:  # e.g. a student bundle, which has no reference to measure heads with
-            note = f'The "your model" section is missing: {err}'
-        except Exception as err:  # the exercises' pictures are still worth writing
-            note = f'The "your model" section is missing: the model could not be measured here ({type(err).__name__}: {err}).'
+        view, note = report_model(result)
     try:
         html = render(result, values, view=view, note=note)
     except MechgradeError:

@@ -15,10 +15,22 @@ from mechgrade.sandbox.rooms import ROOM_MB
 
 SYSTEM = ("/usr", "/etc", "/opt")
 MERGED = ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
-# mechgrade's folders the worker imports from; of the rest, the reference and graders are
-# left out, and inside the lesson folders the keys and the mutants' reference snippets.
-WORKER_PACKAGES = ("mechgrade", "mechgrade.exercises", "mechgrade.student_template")
-SECRET_PACKAGES = ("mechgrade.reference", "mechgrade.graders")
+# The worker imports mechgrade and each lesson's data and stubs packages; each lesson's
+# reference and checks are left out, and inside its data folder the keys and the mutants'
+# reference snippets (``lessons.LessonPlugin``). Lesson 27's top-level folders are hidden whole.
+CONTAINERS = ("mechgrade.reference", "mechgrade.graders")
+
+
+def worker_packages() -> tuple[str, ...]:
+    from mechgrade import lessons
+
+    return tuple(dict.fromkeys(["mechgrade", *(m for p in lessons.installed().values() for m in p.worker_modules())]))
+
+
+def secret_packages() -> tuple[str, ...]:
+    from mechgrade import lessons
+
+    return (*CONTAINERS, *(m for p in lessons.installed().values() for m in p.secret_modules()))
 
 
 PROBE = r"""
@@ -38,7 +50,7 @@ def _worker_python() -> dict:
     """What the worker's ``python -I`` imports from: its path, and where it finds mechgrade's
     packages. Asked of that interpreter itself: the trusted process may import another copy
     (the autograder's trusted package), which the sandbox must not show."""
-    out = subprocess.run([sys.executable, "-I", "-c", PROBE, *WORKER_PACKAGES, *SECRET_PACKAGES],
+    out = subprocess.run([sys.executable, "-I", "-c", PROBE, *worker_packages(), *secret_packages()],
                          capture_output=True, text=True, check=True)
     return json.loads(out.stdout)
 
@@ -56,16 +68,32 @@ def _locations(packages) -> list[str]:
     return [os.path.realpath(p) for name in packages for p in found.get(name, [])]
 
 
+def _module_files(names) -> list[str]:
+    """Single-module secrets (a lesson's checks.py): their file, as the worker would import it."""
+    import importlib.util
+
+    out = []
+    for name in names:
+        try:
+            spec = importlib.util.find_spec(name)
+        except ModuleNotFoundError:
+            continue
+        if spec is not None and not spec.submodule_search_locations and spec.origin and os.path.isfile(spec.origin):
+            out.append(os.path.realpath(spec.origin))
+    return out
+
+
 def secret_paths() -> list[str]:
     """What must not be readable even where its parent folder is: the reference solutions, the
     graders, and in each lesson folder the answer keys and the mutant catalogue."""
-    paths = _locations(SECRET_PACKAGES)
-    for lessons in _locations(("mechgrade.exercises",)):
-        for lesson in Path(lessons).iterdir():
-            for name in ("keys", "mutants.toml"):
-                if (lesson / name).exists():
-                    paths.append(str(lesson / name))
-    return paths
+    from mechgrade import lessons
+
+    paths = _locations(secret_packages()) + _module_files(secret_packages())
+    for lesson in _locations(tuple(p.data for p in lessons.installed().values())):
+        for name in ("keys", "mutants.toml"):
+            if (Path(lesson) / name).exists():
+                paths.append(str(Path(lesson) / name))
+    return list(dict.fromkeys(paths))
 
 
 def bwrap_args(*, scratch: Path, readable: tuple[Path, ...] = (), root: bool = False) -> list[str]:
@@ -85,7 +113,7 @@ def bwrap_args(*, scratch: Path, readable: tuple[Path, ...] = (), root: bool = F
              "--proc", "/proc", "--dev", "/dev"]
     for place in ("/tmp", "/var/tmp", "/dev/shm"):  # private, empty, sticky, capped: as on any machine
         args += ["--perms", "1777", "--size", str(ROOM_MB << 20), "--tmpfs", place]
-    binds = [*python_paths(), *_locations(WORKER_PACKAGES), *map(str, readable)]
+    binds = [*python_paths(), *_locations(worker_packages()), *map(str, readable)]
     scratch = os.path.realpath(scratch)
     # bubblewrap run as root makes the folders leading to a mount point 0700: make them
     # traversable (they are empty folders on the sandbox's own root, not the host's).

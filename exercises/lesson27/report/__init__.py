@@ -1,7 +1,7 @@
-"""Lesson 27's HTML report: figure captions (``captions.toml``) and pictures that need the
-model, run in the trusted process after grading on the student's output as plain data (decoded
-tensors), never on student code. ``EXTRAS`` maps 'exercise.function' to
-``fn(model, params, expected, got) -> list[Figure]``.
+"""Lesson 27's extras (``mechgrade.extras``): figure captions (``captions.toml``), pictures that
+need the model, the report's "your model" section and ``models --inspect``'s lines, run in the
+trusted process after grading on the student's output as plain data (decoded tensors), never on
+student code. ``FIGURES`` maps 'exercise.function' to ``fn(model, params, expected, got) -> list[Figure]``.
 
 A subpackage, not modules beside lesson.toml: the answer key's fingerprint covers the lesson
 folder's own *.py and *.toml, and captions must not invalidate the shipped key.
@@ -17,8 +17,9 @@ import torch
 from markupsafe import Markup
 
 from mechgrade.exercises.lesson27.cases import induction_pair
-from mechgrade.exercises.lesson27.datasets import probe_dataset
-from mechgrade.graders.lesson27.test_probe import HELDOUT_SEED_OFFSET  # the grader's held-out prompts
+from mechgrade.exercises.lesson27.datasets import HELDOUT_SEED_OFFSET, probe_dataset
+from mechgrade.exercises.lesson27.report.inspect import inspect  # noqa: F401  (the hook)
+from mechgrade.exercises.lesson27.report.model import your_model  # noqa: F401  (the hook)
 from mechgrade.render.figures import Figure, bar_figure
 
 
@@ -57,7 +58,7 @@ def corrupted_prompt(model, params: dict, expected, got) -> list[Figure]:
     return [Figure("the corrupted prompt", [Markup(f'<p class="tokens-line">{chips}</p>')], caption)]
 
 
-EXTRAS = {"probe.train_linear_probe": probe_accuracies, "patching.patch_residual_stream": corrupted_prompt}
+FIGURES = {"probe.train_linear_probe": probe_accuracies, "patching.patch_residual_stream": corrupted_prompt}
 
 
 # --- circuits, superposition, SAE features ----------------------------------------------
@@ -131,7 +132,7 @@ def sae_label_bars(model, params: dict, expected, got) -> list[Figure]:
     return [labelled_bars("features vs the label", [f"#{i}" for i in top], r_e[top], mine[0][top] if mine else None, caption)]
 
 
-EXTRAS.update({
+FIGURES.update({
     "circuits.ov_copying_scores": ov_copying_bars,
     "superposition.train_toy_model": toy_model_arrows,
     "superposition.feature_dimensionality": input_arrows,

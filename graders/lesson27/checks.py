@@ -1,16 +1,15 @@
-"""Graders for probe.py: one test per case in lesson.toml (points, visibility, numbers there).
+"""Lesson 27's custom checks, named in lesson.toml (``check = "..."``); every other function is
+graded by the default comparison with the answer key.
 
-The recipe (zero init, full-batch Adam, mean BCE, fixed epochs) fixes the probe, so it is
-compared with the reference's; when it differs, the feedback also reports the student's
+The probe's recipe (zero init, full-batch Adam, mean BCE, fixed epochs) fixes the probe, so it
+is compared with the reference's; when it differs, the feedback also reports the student's
 held-out accuracy beside the reference's, on prompts neither was trained on.
 """
 
 import torch
 
-from mechgrade.engine.grader import CaseFailed, case_tests
-from mechgrade.exercises.lesson27.datasets import probe_dataset
-
-HELDOUT_SEED_OFFSET = 1000
+from mechgrade.engine.grader import CaseFailed
+from mechgrade.exercises.lesson27.datasets import HELDOUT_SEED_OFFSET, probe_dataset
 
 
 def heldout_accuracy(grader, case, w, b) -> float:
@@ -20,7 +19,7 @@ def heldout_accuracy(grader, case, w, b) -> float:
     return float(hits.float().mean())
 
 
-def check_probe(grader, exercise, function, case):
+def probe_heldout(grader, exercise, function, case):
     try:
         grader.check(exercise, function, case)
     except CaseFailed as err:
@@ -31,7 +30,3 @@ def check_probe(grader, exercise, function, case):
         w_ref, b_ref = grader.key.entry(exercise, function, case)["expected"]
         ours, theirs = heldout_accuracy(grader, case, got[0].float(), got[1].float()), heldout_accuracy(grader, case, w_ref, b_ref)
         raise CaseFailed(f"Held-out accuracy of your probe {ours:.3f}, of the reference's {theirs:.3f}.\n{err.feedback}", err.hint, err.rerun) from None
-
-
-globals().update(case_tests("lesson27", "probe.train_linear_probe", check_probe))
-globals().update(case_tests("lesson27", "probe.probe_accuracy"))
