@@ -5,7 +5,7 @@ import click
 from mechgrade.cli.common import guard
 
 
-@click.command("list")
+@click.command("list", short_help="List the installed lessons and where each came from.")
 @guard
 def list_lessons() -> None:
     """List the installed lessons, the package each came from, and their exercises."""

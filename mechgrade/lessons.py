@@ -11,7 +11,6 @@ from __future__ import annotations
 import importlib
 import importlib.metadata
 import importlib.util
-import re
 from functools import cache, cached_property
 from pathlib import Path
 from types import ModuleType
@@ -49,6 +48,8 @@ class LessonPlugin(BaseModel):
     checks: str | None = Field(None, pattern=MODULE_NAME)
     extras: str | None = Field(None, pattern=MODULE_NAME)
     origin: str = Field("", description="The installed distribution it came from (filled in by discovery).")
+    entry_point: str = Field("", description="'module:attribute' of its entry point (filled in by discovery); exports "
+                             "carry it, so the module must be inside the data package.")
 
     @cached_property
     def data_dir(self) -> Path:
@@ -166,7 +167,7 @@ def _discover() -> tuple[dict[str, LessonPlugin], tuple[Broken, ...]]:
         if plugin.id != ep.name:
             broken.append(Broken(name=ep.name, origin=origin, reason=f"its entry point is named '{ep.name}' but its id is '{plugin.id}'"))
             continue
-        found[plugin.id] = plugin.model_copy(update={"origin": origin})
+        found[plugin.id] = plugin.model_copy(update={"origin": origin, "entry_point": ep.value})
     return found, tuple(broken)
 
 
@@ -197,15 +198,4 @@ def get(lesson_id: str) -> LessonPlugin:
     if bad is not None:
         raise UnknownLesson(f"Lesson '{lesson_id}' (from {bad.origin}) could not be loaded: {bad.reason}.")
     known = ", ".join(sorted(plugins)) or "none"
-    hint = " (did you mean " + ", ".join(close) + "?)" if (close := _close(lesson_id, plugins)) else ""
-    raise UnknownLesson(f"No lesson '{lesson_id}' is installed{hint}; available: {known}.")
-
-
-def _close(name: str, plugins: dict[str, LessonPlugin]) -> list[str]:
-    import difflib
-
-    return difflib.get_close_matches(name, list(plugins), n=2, cutoff=0.6)
-
-
-def is_identifier(name: str) -> bool:
-    return re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", name) is not None
+    raise UnknownLesson(f"No lesson '{lesson_id}' is installed; available: {known}.")

@@ -44,7 +44,8 @@ def test_models_inspect_embedded_prints_the_circuit(runner):
     out = runner.invoke(cli, ["models", "--inspect", "embedded"])
     assert out.exit_code == 0, out.output
     assert "2 layers, 4 heads" in out.output and "previous-token head: L0H0" in out.output
-    assert sum(line.startswith("seq_len") and "induction head L1H0" in line for line in out.output.splitlines()) == 4
+    assert "lesson27:" in out.output.splitlines()  # the lesson's inspect hook, under its id
+    assert sum(line.strip().startswith("seq_len") and "induction head L1H0" in line for line in out.output.splitlines()) == 4
     assert "zero-ablating the induction head L1H0 at seq_len 32" in out.output
     assert "SAE on blocks.1.hook_resid_post" in out.output and "'repeats an earlier token' label at r = 0.9" in out.output
 

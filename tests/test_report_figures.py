@@ -107,14 +107,14 @@ def test_activations_of_a_failed_call_are_not_a_difference():
 
 
 def test_a_model_that_cannot_be_measured_costs_only_its_section(tmp_path, monkeypatch):
-    import mechgrade.render.model_view as mv
+    import mechgrade.exercises.lesson27.report as extras
     from mechgrade.engine.results import CaseResult, GradingResult
     from mechgrade.render.html import write_report
 
     def broken(spec, prompts):
         raise MemoryError("no room")
 
-    monkeypatch.setattr(mv, "model_view", broken)
+    monkeypatch.setattr(extras, "your_model", broken)  # the lesson's hook (mechgrade.extras)
     result = GradingResult(lesson="lesson27", model="embedded", workspace=".", cases=[CaseResult(
         exercise="sae", function="sae_loss", case="public 1", number="6.3.1", visibility="public", max_score=3,
         passed=False, status="failed", feedback="off by <one>")])
@@ -124,11 +124,11 @@ def test_a_model_that_cannot_be_measured_costs_only_its_section(tmp_path, monkey
 
 
 def test_a_student_bundle_report_says_why_it_has_no_model_section(tmp_path, monkeypatch):
-    import mechgrade.spec
     from mechgrade.engine.results import GradingResult
+    from mechgrade.lessons import LessonPlugin
     from mechgrade.render.html import write_report
 
-    monkeypatch.setattr(mechgrade.spec, "has_reference", lambda lesson_id: False)  # as in a student bundle
+    monkeypatch.setattr(LessonPlugin, "has_reference", property(lambda self: False))  # as in a student bundle
     html = write_report(GradingResult(lesson="lesson27", model="embedded", workspace="."), {}, tmp_path / "r.html").read_text()
     assert "section is missing: The report&#39;s &#34;your model&#34; section needs the reference solutions" in html
 

@@ -15,7 +15,9 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from mechgrade import lessons
 from mechgrade.engine.codec import encode, from_bytes, to_bytes
+from mechgrade.lessons import LessonPlugin
 from mechgrade.spec import Lesson
 
 if sys.version_info >= (3, 11):
@@ -23,10 +25,10 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-# The product's top-level folders, each a subpackage (see pyproject's package-dir).
-ROOTS = ("mechgrade", "mechgrade.cli", "mechgrade.exercises", "mechgrade.graders", "mechgrade.reference",
-         "mechgrade.student_template")
-PER_LESSON = ("exercises", "graders", "reference", "student_template")
+# mechgrade's own packages, and the folders that hold lesson 27's parts (of which an export
+# carries only their own files: each lesson's parts come from its plugin).
+ENGINE = ("mechgrade", "mechgrade.cli")
+CONTAINERS = ("mechgrade.exercises", "mechgrade.graders", "mechgrade.reference", "mechgrade.student_template")
 
 
 @dataclass(frozen=True)
@@ -44,45 +46,79 @@ STUDENT = Audience(reference=False, hidden=False, keys=True, graders=True)    # 
 WORKER = Audience(reference=False, hidden=False, keys=False, graders=False)   # Gradescope runtime the student's code can read
 
 
-def installed_files() -> dict[str, Path]:
-    """{"mechgrade/engine/runner.py": path, ...} for every file of the importable package."""
+def _files_under(name: str, *, recursive: bool = True) -> dict[str, Path]:
+    """{"pkg/sub/file.py": path} for the importable package or module ``name`` (none if absent)."""
+    try:
+        spec = importlib.util.find_spec(name)
+    except ModuleNotFoundError:
+        spec = None
+    if spec is None:
+        return {}
+    prefix = name.replace(".", "/")
+    if not spec.submodule_search_locations:  # a plain module
+        return {f"{prefix}.py": Path(spec.origin)} if spec.origin and Path(spec.origin).is_file() else {}
     files: dict[str, Path] = {}
-    for name in ROOTS:
-        try:
-            spec = importlib.util.find_spec(name)
-        except ModuleNotFoundError:
-            spec = None
-        if spec is None or not spec.submodule_search_locations:
-            continue  # a student bundle has no mechgrade.reference
-        prefix = name.replace(".", "/")
-        for location in spec.submodule_search_locations:
-            root = Path(location)
-            for path in sorted(root.rglob("*")):
-                rel = path.relative_to(root)
-                if path.is_file() and not path.is_symlink() and path.suffix != ".pyc" \
-                        and not any(part == "__pycache__" or part.startswith(".") for part in rel.parts):
-                    files.setdefault(f"{prefix}/{rel.as_posix()}", path)
+    for location in spec.submodule_search_locations:
+        root = Path(location)
+        for path in sorted(root.rglob("*") if recursive else root.iterdir()):
+            rel = path.relative_to(root)
+            if path.is_file() and not path.is_symlink() and path.suffix != ".pyc" \
+                    and not any(part == "__pycache__" or part.startswith(".") for part in rel.parts):
+                files.setdefault(f"{prefix}/{rel.as_posix()}", path)
     return files
 
 
+def lesson_parts(plugin: LessonPlugin, audience: Audience) -> tuple[list[str], list[str]]:
+    """(import names this audience gets, import names it must not get) of one lesson."""
+    parts = [plugin.data, plugin.stubs, *([plugin.extras] if plugin.extras else [])]
+    withheld = []
+    for name, allowed in ((plugin.reference, audience.reference), (plugin.checks, audience.graders)):
+        if name:
+            (parts if allowed else withheld).append(name)
+    return parts, withheld
+
+
+def installed_files(lesson: Lesson, audience: Audience) -> dict[str, Path]:
+    """{"mechgrade/engine/runner.py": path, ...}: the engine, and the parts of ``lesson`` that
+    ``audience`` may hold, wherever its plugin's packages are installed."""
+    plugin = lessons.get(lesson.id)
+    files: dict[str, Path] = {}
+    for name in ENGINE:
+        files.update(_files_under(name))
+    for name in CONTAINERS:
+        files.update(_files_under(name, recursive=False))
+    parts, withheld = lesson_parts(plugin, audience)
+    for name in parts:
+        for above in _parents(name):  # the packages a part is imported through
+            files.update({k: v for k, v in _files_under(above, recursive=False).items() if k.endswith("/__init__.py")})
+        files.update(_files_under(name))
+    secret = [name.replace(".", "/") for name in withheld]
+    return {arc: path for arc, path in files.items()
+            if not any(arc == f"{s}.py" or arc.startswith(f"{s}/") for s in secret)}
+
+
+def _parents(name: str) -> list[str]:
+    parts = name.split(".")
+    return [".".join(parts[:i]) for i in range(1, len(parts))]
+
+
 def package_files(lesson: Lesson, audience: Audience) -> dict[str, bytes]:
-    """The package for ``audience``, with only ``lesson``'s folders, as {arcname: bytes}."""
+    """The package for ``audience``, with only ``lesson``'s parts, as {arcname: bytes}."""
+    data_prefix = lessons.get(lesson.id).data.replace(".", "/") + "/"
     out: dict[str, bytes] = {}
-    for arcname, path in installed_files().items():
-        parts = arcname.split("/")
-        if len(parts) > 2 and parts[1] in PER_LESSON:
-            if (parts[1] == "reference" and not audience.reference) or (parts[1] == "graders" and not audience.graders):
-                continue
-            if len(parts) > 3 and parts[2] != lesson.id:
-                continue  # another lesson's folder
-        data = _filtered(arcname, path.read_bytes(), lesson, audience)
+    for arcname, path in installed_files(lesson, audience).items():
+        data = _filtered(arcname, path.read_bytes(), lesson, audience, data_prefix)
         if data is not None:
             out[arcname] = data
     return out
 
 
-def _filtered(arcname: str, data: bytes, lesson: Lesson, audience: Audience) -> bytes | None:
-    lesson_prefix = f"mechgrade/exercises/{lesson.id}/"
+def data_arcname(lesson_id: str, name: str) -> str:
+    """Where ``name`` (e.g. 'keys/x.safetensors') of the lesson's data package lies in an export."""
+    return lessons.get(lesson_id).data.replace(".", "/") + "/" + name
+
+
+def _filtered(arcname: str, data: bytes, lesson: Lesson, audience: Audience, lesson_prefix: str) -> bytes | None:
     if not arcname.startswith(lesson_prefix):
         return data
     name = arcname[len(lesson_prefix):]

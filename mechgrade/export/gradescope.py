@@ -82,7 +82,7 @@ def export_gradescope(lesson_id: str, out: Path, *, model: str = "embedded",
     for name, data in package_files(lesson, INSTRUCTOR).items():
         files[f"trusted/{name}"] = data
     with tempfile.TemporaryDirectory() as tmp:
-        wheel = write_wheel(Path(tmp), package_files(lesson, WORKER), summary=f"mechgrade runtime for {lesson.id} (student-readable)")
+        wheel = write_wheel(Path(tmp), package_files(lesson, WORKER), lesson=lesson.id, summary=f"mechgrade runtime for {lesson.id} (student-readable)")
         files[f"wheels/{wheel_name()}"] = wheel.read_bytes()
     env = Environment(loader=PackageLoader("mechgrade.export", "templates"), undefined=StrictUndefined, keep_trailing_newline=True)
     values = dict(lesson=lesson.id, model=model, version=__version__, user=user, torch=torch_version(), wheel=wheel_name(),

@@ -14,7 +14,7 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from mechgrade.engine.key import FROZEN_SOURCE, cache_root, key_label, source_fingerprint
-from mechgrade.export.files import STUDENT, package_files, public_key, write_zip
+from mechgrade.export.files import STUDENT, data_arcname, package_files, public_key, write_zip
 from mechgrade.export.wheel import torch_version, wheel_name, write_wheel
 from mechgrade.spec import load_lesson, require_reference
 from mechgrade.workspace import module_sources, render_instructions
@@ -56,7 +56,7 @@ def _public_keys(lesson) -> dict[str, bytes]:
     """Keys for this lesson's sources from the instructor's cache (e.g. GPT-2), public entries only."""
     source = source_fingerprint(lesson.id)
     folder = cache_root() / "keys" / lesson.id
-    return {f"mechgrade/exercises/{lesson.id}/keys/{p.name}": public_key(p.read_bytes(), lesson)
+    return {data_arcname(lesson.id, f"keys/{p.name}"): public_key(p.read_bytes(), lesson)
             for p in sorted(folder.glob(f"*-{source}.safetensors"))} if folder.is_dir() else {}
 
 
@@ -64,13 +64,13 @@ def export_student(lesson_id: str, out: Path) -> StudentBundle:
     lesson = load_lesson(lesson_id)
     require_reference(lesson_id, "Exporting a student bundle")  # the bundle's keys are tied to the full lesson
     files = package_files(lesson, STUDENT)
-    keys_dir = f"mechgrade/exercises/{lesson.id}/keys/"
+    keys_dir = data_arcname(lesson.id, "keys/")
     for name, data in _public_keys(lesson).items():
         files.setdefault(name, data)  # a shipped key wins over a cached copy of it
     files[keys_dir + FROZEN_SOURCE] = (source_fingerprint(lesson.id) + "\n").encode()
     models = sorted(key_label(n[len(keys_dir):]) for n in files if n.startswith(keys_dir) and n.endswith(".safetensors"))
     with tempfile.TemporaryDirectory() as tmp:
-        wheel = write_wheel(Path(tmp), files, summary=f"mechgrade student bundle for {lesson.id} (no reference, no hidden cases)")
+        wheel = write_wheel(Path(tmp), files, lesson=lesson.id, summary=f"mechgrade student bundle for {lesson.id} (no reference, no hidden cases)")
         bundle = {wheel_name(): wheel.read_bytes()}
     for name, text in module_sources(lesson).items():
         bundle[f"{lesson.id}/{name}"] = text.encode()

@@ -41,15 +41,27 @@ def _metadata(summary: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_wheel(directory: Path, files: dict[str, bytes], *, summary: str) -> Path:
-    """``files``: {"mechgrade/...": bytes}; returns the wheel's path in ``directory``."""
+def entry_points(lesson_id: str) -> str:
+    """mechgrade's command and pytest plugin, and the one exported lesson (its plugin, wherever
+    it was installed from, now travels inside this wheel)."""
+    from mechgrade import lessons
+
+    plugin = lessons.get(lesson_id)
+    return ("[console_scripts]\nmechgrade = mechgrade.cli.main:main\n\n"
+            f"[mechgrade.lessons]\n{plugin.id} = {plugin.entry_point}\n\n"
+            "[pytest11]\nmechgrade = mechgrade.engine.plugin\n")
+
+
+def write_wheel(directory: Path, files: dict[str, bytes], *, lesson: str, summary: str) -> Path:
+    """``files``: {"mechgrade/...": bytes, and the lesson's own packages}; returns the wheel's
+    path in ``directory``."""
     dist_info = f"{NAME}-{__version__}.dist-info"
-    entry_points = importlib.metadata.distribution(NAME).read_text("entry_points.txt") or ""
+    top_level = sorted({name.split("/")[0] for name in files if "/" in name})
     meta = {
         f"{dist_info}/METADATA": _metadata(summary).encode(),
         f"{dist_info}/WHEEL": b"Wheel-Version: 1.0\nGenerator: mechgrade-export\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
-        f"{dist_info}/entry_points.txt": entry_points.encode(),
-        f"{dist_info}/top_level.txt": f"{NAME}\n".encode(),
+        f"{dist_info}/entry_points.txt": entry_points(lesson).encode(),
+        f"{dist_info}/top_level.txt": "".join(f"{name}\n" for name in top_level).encode(),
     }
     everything = {**files, **meta}
     record = "".join(f"{name},{_digest(data)},{len(data)}\n" for name, data in sorted(everything.items()))
