@@ -27,7 +27,8 @@ def export() -> None:
 @guard
 def gradescope(lesson: str, out: Path, model_spec: str, hidden_visibility: str, mem_mb: int | None, time_limit_min: float) -> None:
     """Write a Gradescope autograder zip for LESSON (upload it as the assignment's autograder)."""
-    from mechgrade.export.container import ContainerLimits, measured, student_allowance
+    from mechgrade import lessons
+    from mechgrade.export.container import ContainerLimits, cpu_advice, student_allowance
     from mechgrade.export.gradescope import export_gradescope
 
     _check_output(out)
@@ -36,11 +37,12 @@ def gradescope(lesson: str, out: Path, model_spec: str, hidden_visibility: str, 
     size = done.path.stat().st_size / 1e6
     key = f"answer key for {done.key_cases} cases included" if done.key_cases else "answer key computed by setup.sh at image build"
     click.echo(f"Wrote {done.path} ({size:.1f} MB): model '{done.model}', {key}.")
-    room = student_allowance(done.model, done.mem_mb, ContainerLimits(memory_mb=done.container_mb))
+    plugin = lessons.get(lesson)
+    room = student_allowance(done.model, plugin.peak_mb, done.mem_mb, ContainerLimits(memory_mb=done.container_mb))
     # One memory figure per container: what the student's code gets there, and the --mem-mb cap a bigger one reaches.
     click.echo(f"Set the assignment's autograder to: memory {done.container_mb} MB or more (student code then gets {room} MB; "
                f"a bigger container gives it more, up to --mem-mb {done.mem_mb}), "
-               f"{measured(done.model)}; "
+               f"{cpu_advice(done.model, plugin.cpu_advice)}; "
                f"timeout {time_limit_min:g} min (grading stops at {done.grading_s} s, then results.json is written).")
     click.echo("Upload it under Configure Autograder > Zip file; students submit their .py files (loose or in a folder) or one .ipynb notebook.")
 

@@ -36,6 +36,7 @@ class LessonPlugin(BaseModel):
     - ``stubs``: a package with one module per exercise, the same functions with TODO bodies.
     - ``checks``: a module of custom checks that the spec names (``check = "..."``), hidden from
       students like the reference.
+    - ``peak_mb``: the memory grading it needs, as measured (``benchmarks/autograder.py``).
     - ``extras``: a module of optional hooks for the report and ``mechgrade models --inspect``
       (``mechgrade.extras`` lists them); run in the trusted process on plain data only.
     """
@@ -47,6 +48,11 @@ class LessonPlugin(BaseModel):
     stubs: str = Field(pattern=MODULE_NAME)
     checks: str | None = Field(None, pattern=MODULE_NAME)
     extras: str | None = Field(None, pattern=MODULE_NAME)
+    peak_mb: dict[str, int] = Field(default_factory=dict, description="Measured peak memory (MB, processes only) of grading "
+                                    "the reference, public and hidden, by model spec ('embedded', 'gpt2'): sizes the "
+                                    "Gradescope container; unlisted models use mechgrade's defaults (export.container).")
+    cpu_advice: dict[str, str] = Field(default_factory=dict, description="The CPU to set for the Gradescope container, by "
+                                       "model spec, with the measurement behind it, in words (printed by `export gradescope`).")
     origin: str = Field("", description="The installed distribution it came from (filled in by discovery).")
     entry_point: str = Field("", description="'module:attribute' of its entry point (filled in by discovery); exports "
                              "carry it, so the module must be inside the data package.")

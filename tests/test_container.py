@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from mechgrade.export.container import ContainerLimits, read_limits, student_allowance
+from mechgrade.export.container import ContainerLimits, read_limits, recommended_mb, student_allowance
 from mechgrade.workspace import module_sources
 
 from container import Limits, evict_page_cache, unsupported
@@ -113,10 +113,13 @@ def test_limits_are_read_from_cgroup_v2_and_v1_files(tmp_path):
 
 
 def test_the_student_allowance_is_cut_to_fit_the_container():
-    assert student_allowance("embedded", 256, ContainerLimits()) == 256  # no limit found: as exported
-    assert 64 <= student_allowance("embedded", 256, ContainerLimits(memory_mb=768)) < 256
-    assert student_allowance("embedded", 256, ContainerLimits(memory_mb=4096)) == 256
-    assert student_allowance("gpt2", 2048, ContainerLimits(memory_mb=768)) is None
+    assert student_allowance("embedded", {}, 256, ContainerLimits()) == 256  # no limit found: as exported
+    assert 64 <= student_allowance("embedded", {}, 256, ContainerLimits(memory_mb=768)) < 256
+    assert student_allowance("embedded", {}, 256, ContainerLimits(memory_mb=4096)) == 256
+    assert student_allowance("gpt2", {}, 2048, ContainerLimits(memory_mb=768)) is None
+    # A lesson's own measurement wins over the defaults: a heavier lesson does not fit 768 MB.
+    assert student_allowance("embedded", {"embedded": 900}, 256, ContainerLimits(memory_mb=768)) is None
+    assert recommended_mb("embedded", {"embedded": 900}) > recommended_mb("embedded", {}) == 768
 
 
 # -- the exported autograder in a limited cgroup -------------------------------------------------

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from mechgrade.models.inspect import half_losses, head_scores
+from mechgrade.exercises.lesson27.report.inspect import half_losses
+from mechgrade.exercises.lesson27.report.model import head_scores
 
 LENGTHS = range(8, 65)
 

@@ -42,7 +42,7 @@ def test_reference_passes_against_a_key_from_another_cpu(shifted_key, reference_
     import sys
 
     out = tmp_path / "results.json"
-    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--pyargs", "mechgrade.graders.lesson27",
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--pyargs", "mechgrade.exercises.lesson27",
                            "--mechgrade-path", str(reference_ws), "--mechgrade-exercise", "probe", "--mechgrade-results", str(out)],
                           capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout[-2000:]
@@ -181,7 +181,7 @@ def test_plain_pytest_on_the_graders_grades_the_same_way(reference_ws, stub_ws, 
 
     for ws, score in ((reference_ws, 11.0), (stub_ws, 0.0)):
         out = tmp_path / f"{ws.name}.json"
-        proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--pyargs", "mechgrade.graders.lesson27",
+        proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--pyargs", "mechgrade.exercises.lesson27",
                                "--mechgrade-path", str(ws), "--mechgrade-exercise", "sae", "--mechgrade-results", str(out)],
                               capture_output=True, text=True, cwd=tmp_path)
         assert proc.returncode == (0 if score else 1), proc.stdout[-2000:]

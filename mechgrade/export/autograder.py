@@ -173,6 +173,7 @@ def failure_results(message: str) -> dict:
 def grade(root: Path) -> dict:
     from mechgrade.engine.session import check_workspace
     from mechgrade.export.container import needed_mb, read_limits, recommended_mb, student_allowance
+    from mechgrade import lessons
     from mechgrade.errors import MechgradeError, WorkspaceError
     from mechgrade.spec import load_lesson
 
@@ -180,12 +181,13 @@ def grade(root: Path) -> dict:
     lesson = load_lesson(config.lesson)
     started = float(os.environ.get("MECHGRADE_STARTED") or time.time())  # set by run_autograder
     limits = read_limits()
-    allowance = student_allowance(config.model, config.mem_mb, limits)
+    peaks = lessons.get(config.lesson).peak_mb
+    allowance = student_allowance(config.model, peaks, config.mem_mb, limits)
     if allowance is None:
-        need = needed_mb(config.model)
+        need = needed_mb(config.model, peaks)
         return failure_results(f"The autograder needs at least {need} MB of memory to grade on model '{config.model}', and this "
                                f"container has {limits.memory_mb:.0f} MB: raise the assignment's autograder memory (container "
-                               f"specifications) to {recommended_mb(config.model)} MB. Your submission was not graded.")
+                               f"specifications) to {recommended_mb(config.model, peaks)} MB. Your submission was not graded.")
     metadata = root / "submission_metadata.json"  # names and emails: not for the student's code
     if metadata.exists():
         metadata.chmod(0o600)

@@ -8,19 +8,19 @@ counted, as Docker counts it; see the README's Performance table)."""
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from pathlib import Path
 
 from pydantic import BaseModel
 
 UNLIMITED = 1 << 60  # cgroup v1 writes "no limit" as a number near 2**63
 
-# Peak anonymous memory (what the processes allocate; page cache comes on top) of run_autograder
-# grading the reference, public and hidden cases: grading process (torch to compare numbers,
-# pytest: 0.17 GB) plus the worker (torch, TransformerLens, the model: 0.33 GB booted, 0.41 GB
-# in the probe exercise). Measured 541-575 MB for the embedded model; a margin on top.
+# A lesson's measured peak memory of grading its reference (``LessonPlugin.peak_mb``, processes
+# only, page cache on top) wins; these defaults are for a lesson that measured nothing: the
+# grading process (torch, pytest: 0.17 GB) plus a worker with torch, TransformerLens and the model
+# booted (0.33 GB embedded), with a margin; any other model is sized as GPT-2 small (124M
+# parameters: 2,018 MB measured on a random checkpoint of that size, key cached).
 BASE_MB = {"embedded": 600}
-# GPT-2 small (124M parameters), and any other model: measured on a GPT-2-small-sized random
-# checkpoint, `mechgrade check --hidden` with its key cached (as run_autograder runs): 2,018 MB.
 GPT2_BASE_MB = 2100
 # What the container must keep beyond the processes' memory for the page cache: the libraries'
 # code that is running (torch alone maps ~0.4 GB). Below this the run still passes, but slower.
@@ -89,36 +89,40 @@ def read_limits(proc_cgroup: Path = Path("/proc/self/cgroup"), root: Path = Path
     return ContainerLimits(memory_mb=min(memory) if memory else None, cpus=min(cpus) if cpus else None)
 
 
-def base_mb(model: str) -> int:
-    """The measured peak memory of grading a correct submission on ``model`` (processes only)."""
-    return BASE_MB.get(model, GPT2_BASE_MB)
+Peaks = Mapping[str, int]
 
 
-def needed_mb(model: str, student_mb: int = MIN_STUDENT_MB) -> int:
+def base_mb(model: str, peaks: Peaks) -> int:
+    """The peak memory of grading a correct submission on ``model`` (processes only): the
+    lesson's measurement (``peaks``, by model spec) or the defaults above."""
+    return peaks.get(model, BASE_MB.get(model, GPT2_BASE_MB))
+
+
+def needed_mb(model: str, peaks: Peaks, student_mb: int = MIN_STUDENT_MB) -> int:
     """The container memory that grades ``model`` with ``student_mb`` for the student's code."""
-    return base_mb(model) + CACHE_RESERVE_MB + student_mb
+    return base_mb(model, peaks) + CACHE_RESERVE_MB + student_mb
 
 
-def student_allowance(model: str, wanted_mb: int, limits: ContainerLimits) -> int | None:
+def student_allowance(model: str, peaks: Peaks, wanted_mb: int, limits: ContainerLimits) -> int | None:
     """The memory the student's code may add to the worker: ``wanted_mb``, cut down so that a
     submission that uses all of it still fits the container; None if not even a correct
     submission would fit (the container is too small for the model)."""
     if limits.memory_mb is None:
         return wanted_mb
-    room = math.floor(limits.memory_mb) - base_mb(model) - CACHE_RESERVE_MB
+    room = math.floor(limits.memory_mb) - base_mb(model, peaks) - CACHE_RESERVE_MB
     return min(wanted_mb, room) if room >= MIN_STUDENT_MB else None
 
 
-def recommended_mb(model: str) -> int:
+def recommended_mb(model: str, peaks: Peaks) -> int:
     """The container memory to set for ``model``: Gradescope's default (768 MB) or the next
     multiple of 256 MB that leaves the student's code at least ``GOOD_STUDENT_MB``."""
-    return max(768, math.ceil(needed_mb(model, GOOD_STUDENT_MB) / 256) * 256)
+    return max(768, math.ceil(needed_mb(model, peaks, GOOD_STUDENT_MB) / 256) * 256)
 
 
-def measured(model: str) -> str:
-    """The CPU to set, and the measurement behind it, in words (for the export's advice)."""
+def cpu_advice(model: str, advice: Mapping[str, str]) -> str:
+    """The CPU to set for ``model``, in words: the lesson's own measurement where it gave one."""
+    if model in advice:
+        return advice[model]
     if model == "embedded":
-        return ("CPU 0.5 (Gradescope's default): grading a correct submission took 34-54 s at 0.5 CPU in 768 MB "
-                "(the README's \"Memory, CPU and time\")")
-    return ("CPU 2 or more: on a GPT-2-small-sized model the reference's patch_residual_stream alone ran past its 60 s "
-            "limit on 2 busy cores here")
+        return "CPU 0.5 (Gradescope's default; this lesson gives no measurement: time a correct submission in it)"
+    return "CPU 2 or more (a GPT-2-small-sized model; this lesson gives no measurement: time a correct submission in it)"

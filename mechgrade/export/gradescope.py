@@ -22,7 +22,7 @@ from pathlib import Path
 from jinja2 import Environment, PackageLoader, StrictUndefined
 from pydantic import BaseModel
 
-from mechgrade import __version__
+from mechgrade import __version__, lessons
 from mechgrade.engine.key import AnswerKey
 from mechgrade.engine.results import GradescopeVisibility
 from mechgrade.export.autograder import CONFIG, KILL_S, RESERVE_S, AutograderConfig
@@ -92,4 +92,4 @@ def export_gradescope(lesson_id: str, out: Path, *, model: str = "embedded",
     write_zip(Path(out), files, executable={"setup.sh", "run_autograder"})
     return GradescopeExport(path=Path(out), model=model, key_cases=key_cases, time_limit_s=config.time_limit_s,
                             grading_s=config.time_limit_s - RESERVE_S, mem_mb=config.mem_mb,
-                            container_mb=recommended_mb(config.model))
+                            container_mb=recommended_mb(config.model, lessons.get(lesson.id).peak_mb))
