@@ -9,7 +9,7 @@ from __future__ import annotations
 import click
 
 from mechgrade import __version__
-from mechgrade.cli import check, export, grade, list_cmd, models, start, validate
+from mechgrade.cli import check, export, grade, list_cmd, models, new, start, validate
 from mechgrade.cli.common import run_guarded
 
 
@@ -31,6 +31,7 @@ cli.add_command(check.check)
 cli.add_command(validate.validate)
 cli.add_command(grade.grade)
 cli.add_command(export.export)
+cli.add_command(new.new)
 
 
 def main() -> None:

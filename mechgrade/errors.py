@@ -27,3 +27,7 @@ class ReferenceUnavailable(MechgradeError):
 
 class WorkerUnavailable(MechgradeError):
     """The student worker could not start (its model, its user, its interpreter): no case can run."""
+
+
+class AuthoringError(MechgradeError):
+    """``mechgrade new`` cannot write what was asked (a bad name, a folder in the way)."""

@@ -28,7 +28,8 @@ class LessonPlugin(BaseModel):
     """What a lesson provides, as import names (nothing is imported until it is needed).
 
     - ``data``: a package holding ``lesson.toml`` (the spec), ``cases.py`` (its ``build(model,
-      builder, params) -> kwargs``), ``templates/``, and optionally ``mutants.toml`` and ``keys/``.
+      builder, params) -> kwargs``), ``templates/`` (``README.md.j2``, ``notebook.md.j2``, one
+      ``<exercise>.md.j2`` each, optionally ``feedback.txt.j2`` over mechgrade's), and optionally ``mutants.toml`` and ``keys/``.
       The student's worker imports it to build a case's inputs, so it holds nothing secret; the
       sandbox hides its ``keys/`` and ``mutants.toml``.
     - ``reference``: a package with one module per exercise, the solutions (hidden from students;
@@ -98,6 +99,14 @@ class LessonPlugin(BaseModel):
     def builders(self) -> Callable[[Any, str, dict[str, Any]], dict[str, Any]]:
         """The lesson's ``build(model, builder_name, params) -> kwargs`` (trusted lesson code)."""
         return importlib.import_module(f"{self.data}.cases").build
+
+    def templates(self, **options: Any):
+        """A jinja2 environment over the lesson's ``templates/``, falling back to mechgrade's
+        defaults (``mechgrade/templates``: the feedback text) for any template it does not give."""
+        from jinja2 import ChoiceLoader, Environment, FileSystemLoader, PackageLoader, StrictUndefined
+
+        loader = ChoiceLoader([FileSystemLoader(self.data_dir / "templates"), PackageLoader("mechgrade", "templates")])
+        return Environment(loader=loader, undefined=StrictUndefined, **options)
 
     def extras_module(self) -> ModuleType | None:
         return importlib.import_module(self.extras) if self.extras else None

@@ -7,11 +7,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from mechgrade import lessons
 from mechgrade.errors import WorkspaceError
-from mechgrade.spec import Lesson, lesson_dir, require_reference
+from mechgrade.spec import Lesson, require_reference
 
 
 def _is_lesson_notebook(path: Path, lesson_id: str) -> bool:
@@ -114,9 +113,7 @@ def model_facts(model_spec: str) -> dict:
 
 
 def render_instructions(lesson: Lesson, model_spec: str = "embedded", template: str = "README.md.j2") -> str:
-    env = Environment(loader=FileSystemLoader(lesson_dir(lesson.id) / "templates"), undefined=StrictUndefined,
-                      keep_trailing_newline=True)
-    return env.get_template(template).render(lesson=lesson, model=model_facts(model_spec))
+    return lessons.get(lesson.id).templates(keep_trailing_newline=True).get_template(template).render(lesson=lesson, model=model_facts(model_spec))
 
 
 def _write_keeping_backup(path: Path, text: str, stamp: str) -> Path | None:

@@ -54,3 +54,18 @@ def test_unknown_lesson_names_the_available_ones():
 def test_unknown_exercise_names_the_valid_ones(lesson):
     with pytest.raises(SpecError, match="hooks, induction"):
         lesson.exercise("attention")
+
+
+def test_a_function_without_a_grader_is_an_error_naming_it_not_a_smaller_total(lesson):
+    """A spec function that no module defines (or whose custom check is missing) fails to load:
+    before, its cases vanished from the total and validate still passed."""
+    from mechgrade.spec import Lesson, _check_modules
+
+    data = lesson.model_dump()
+    extra = {"name": "forgotten", "builder": "activations", "cases": [{"points": 1, "params": {}}]}
+    data["exercises"][0]["functions"].append(extra)
+    with pytest.raises(SpecError, match=r"function hooks\.forgotten has no grader: its stubs module does not define it"):
+        _check_modules(Lesson.model_validate(data))
+    data["exercises"][0]["functions"][-1] = {**data["exercises"][0]["functions"][0], "check": "no_such_check"}
+    with pytest.raises(SpecError, match=r"function hooks\.get_activations has no grader: its check 'no_such_check'"):
+        _check_modules(Lesson.model_validate(data))

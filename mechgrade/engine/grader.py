@@ -78,12 +78,9 @@ class Grader:
 
     @cached_property
     def feedback_template(self):
-        from jinja2 import Environment, FileSystemLoader, StrictUndefined
+        from mechgrade import lessons
 
-        from mechgrade.spec import lesson_dir
-
-        env = Environment(loader=FileSystemLoader(lesson_dir(self.lesson.id) / "templates"), undefined=StrictUndefined)
-        return env.get_template("feedback.txt.j2")
+        return lessons.get(self.lesson.id).templates().get_template("feedback.txt.j2")
 
     def fail(self, exercise: Exercise, function: Function, case: Case, message: str, hint: str | None = None) -> CaseFailed:
         """The student-facing failure, rendered from the lesson's feedback template, with what
