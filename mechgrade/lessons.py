@@ -35,8 +35,10 @@ class LessonPlugin(BaseModel):
     - ``reference``: a package with one module per exercise, the solutions (hidden from students;
       absent from a student bundle).
     - ``stubs``: a package with one module per exercise, the same functions with TODO bodies.
-    - ``checks``: a module of custom checks that the spec names (``check = "..."``), hidden from
-      students like the reference.
+    - ``checks``: a module of custom checks that the spec names (``check = "..."``). They run in
+      the trusted process, never where the student's code can read them (the Gradescope runtime),
+      but a student bundle carries them to check public cases offline: they compare with the
+      answer key (``grader.key``), never the reference.
     - ``peak_mb``: the memory grading it needs, as measured (``benchmarks/autograder.py``).
     - ``extras``: a module of optional hooks for the report and ``mechgrade models --inspect``
       (``mechgrade.extras`` lists them); run in the trusted process on plain data only.
@@ -115,7 +117,6 @@ class LessonPlugin(BaseModel):
         """The custom check ``name`` from the lesson's checks module."""
         if not self.checks:
             raise SpecError(f"Lesson {self.id}'s spec names the check '{name}', but the lesson declares no checks module.")
-        self.require_reference(f"Lesson {self.id}'s custom checks")
         module = importlib.import_module(self.checks)
         found = getattr(module, name, None)
         if not callable(found):

@@ -112,8 +112,16 @@ def model_facts(model_spec: str) -> dict:
     return facts
 
 
-def render_instructions(lesson: Lesson, model_spec: str = "embedded", template: str = "README.md.j2") -> str:
-    return lessons.get(lesson.id).templates(keep_trailing_newline=True).get_template(template).render(lesson=lesson, model=model_facts(model_spec))
+def render_instructions(lesson: Lesson, model_spec: str = "embedded", template: str = "README.md.j2", **context) -> str:
+    """A lesson template rendered with ``lesson`` and ``model`` (and ``context``), as every
+    template sees them: an exercise's section also sees its ``exercise``, whether it is included
+    from the README (a loop variable) or rendered on its own for a notebook (``render_section``)."""
+    environment = lessons.get(lesson.id).templates(keep_trailing_newline=True)
+    return environment.get_template(template).render(lesson=lesson, model=model_facts(model_spec), **context)
+
+
+def render_section(lesson: Lesson, model_spec: str, exercise: str) -> str:
+    return render_instructions(lesson, model_spec, f"{exercise}.md.j2", exercise=lesson.exercise(exercise))
 
 
 def _write_keeping_backup(path: Path, text: str, stamp: str) -> Path | None:
@@ -165,7 +173,7 @@ def create_notebook(lesson: Lesson, path: Path, *, solutions: bool = False, forc
         raise WorkspaceError(f"A notebook's name must end in .ipynb, not {path.name}.")
     if path.exists() and not force:
         raise WorkspaceError(f"{path} exists; choose another name, or pass --force (the old file is kept as a .bak copy).")
-    sections = {e.id: render_instructions(lesson, model_spec, f"{e.id}.md.j2") for e in lesson.exercises}
+    sections = {e.id: render_section(lesson, model_spec, e.id) for e in lesson.exercises}
     notebook = build_notebook(lesson, sources=module_sources(lesson, solutions=solutions), sections=sections,
                               intro=render_instructions(lesson, model_spec, "notebook.md.j2"), model_spec=model_spec)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -62,7 +62,7 @@ def test_stubs_match_the_reference_and_only_raise(lesson_id, exercise):
 
 @pytest.mark.parametrize("lesson_id", IDS)
 def test_instructions_render_for_the_workspace_and_the_notebook(lesson_id):
-    from mechgrade.workspace import render_instructions
+    from mechgrade.workspace import render_instructions, render_section
 
     lesson = load_lesson(lesson_id)
     text = render_instructions(lesson, "embedded")
@@ -71,7 +71,7 @@ def test_instructions_render_for_the_workspace_and_the_notebook(lesson_id):
         assert f"`{exercise.id}.py`" in text, exercise.id
         for function in exercise.functions:
             assert f"`{function.name}(" in text, function.name
-        assert render_instructions(lesson, "embedded", f"{exercise.id}.md.j2").strip()
+        assert render_section(lesson, "embedded", exercise.id).strip()
     assert render_instructions(lesson, "embedded", "notebook.md.j2").strip()
 
 

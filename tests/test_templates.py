@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import ast
 import importlib
 import inspect
 import subprocess
 import sys
-
-import pytest
 
 from mechgrade.workspace import render_instructions
 

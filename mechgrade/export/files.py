@@ -83,8 +83,11 @@ def installed_files(lesson: Lesson, audience: Audience) -> dict[str, Path]:
     ``audience`` may hold, wherever its plugin's packages are installed."""
     plugin = lessons.get(lesson.id)
     files: dict[str, Path] = {}
+    # Installed from a wheel, the folders holding lesson 27's parts lie inside mechgrade's own:
+    # only what the exported lesson's plugin names below may come from them.
+    containers = tuple(name.replace(".", "/") + "/" for name in CONTAINERS)
     for name in ENGINE:
-        files.update(_files_under(name))
+        files.update({arc: path for arc, path in _files_under(name).items() if not arc.startswith(containers)})
     for name in CONTAINERS:
         files.update(_files_under(name, recursive=False))
     parts, withheld = lesson_parts(plugin, audience)
