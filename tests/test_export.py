@@ -454,7 +454,8 @@ def test_student_bundle_installs_and_grades_public_cases_offline(starter, lesson
     assert tiny.returncode == 0 and "74 / 74 points" in tiny.stdout, tiny.stdout + tiny.stderr
     for args, needle in ((("start", "lesson27", "sol", "--solutions"), "--solutions needs the reference"),
                          (("validate", "lesson27"), "`mechgrade validate` needs the reference"),
-                         (("check", "lesson27", "--hidden"), "--hidden needs the reference")):
+                         (("check", "lesson27", "--hidden"), "--hidden needs the reference"),
+                         (("new", "lesson", "lesson99"), "not part of this student bundle")):
         refused = mechgrade(*args)
         assert refused.returncode == 2 and needle in refused.stderr and "Traceback" not in refused.stderr, refused.stderr
     other = tmp_path / "other-model"

@@ -159,7 +159,7 @@ def selftest(root: Path) -> str:
         sandbox.cleanup()
         remove_tree(scratch)
     if proc.returncode != 0 or "ok" not in proc.stdout:
-        why = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+        why = (proc.stderr.strip().splitlines() or [f"it printed nothing and exited with status {proc.returncode}"])[-1]
         raise SystemExit(f"setup.sh: student code could not run safely as {config.user} in sandbox '{sandbox.name}': {why}. "
                          "If the interpreter lies under a folder that user cannot enter (e.g. /root), install Python "
                          "where every user can run it (apt's python3), or install bubblewrap.")

@@ -25,10 +25,11 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-# mechgrade's own packages, and the folders that hold lesson 27's parts (of which an export
-# carries only their own files: each lesson's parts come from its plugin).
+# mechgrade's own packages; the folders that hold lesson 27's parts (an export carries only
+# what the exported lesson's plugin names in them); and the authoring kit, for instructors only.
 ENGINE = ("mechgrade", "mechgrade.cli")
 CONTAINERS = ("mechgrade.exercises", "mechgrade.graders", "mechgrade.reference", "mechgrade.student_template")
+AUTHORING = "mechgrade.authoring"
 
 
 @dataclass(frozen=True)
@@ -84,12 +85,12 @@ def installed_files(lesson: Lesson, audience: Audience) -> dict[str, Path]:
     plugin = lessons.get(lesson.id)
     files: dict[str, Path] = {}
     # Installed from a wheel, the folders holding lesson 27's parts lie inside mechgrade's own:
-    # only what the exported lesson's plugin names below may come from them.
-    containers = tuple(name.replace(".", "/") + "/" for name in CONTAINERS)
+    # only what the exported lesson's plugin names below may come from them (with the
+    # __init__.py of each package above a part).
+    left_out = CONTAINERS + (() if audience.reference else (AUTHORING,))
+    prefixes = tuple(name.replace(".", "/") + "/" for name in left_out)
     for name in ENGINE:
-        files.update({arc: path for arc, path in _files_under(name).items() if not arc.startswith(containers)})
-    for name in CONTAINERS:
-        files.update(_files_under(name, recursive=False))
+        files.update({arc: path for arc, path in _files_under(name).items() if not arc.startswith(prefixes)})
     parts, withheld = lesson_parts(plugin, audience)
     for name in parts:
         for above in _parents(name):  # the packages a part is imported through
