@@ -221,3 +221,11 @@ def test_an_out_of_tree_lessons_student_bundle_installs_offline_and_grades(autho
     assert "Total: 7 / 7 points" in full.stdout and "Hidden cases worth 3 more points" in full.stdout, full.stdout
     refused = mechgrade("validate", LESSON, ok=False)
     assert refused.returncode == 2 and "needs the reference" in refused.stderr and "Traceback" not in refused.stderr
+
+
+def test_the_guide_shows_the_code_these_tests_run():
+    """docs/authoring.md walks through the same second exercise: a snippet changed in one place
+    and not the other fails here, so the guide stays a recipe that works."""
+    guide = (ROOT / "docs" / "authoring.md").read_text()
+    for snippet in (SECOND_EXERCISE, REFERENCE, BUILDER, CHECK, MUTANT, TEMPLATE):
+        assert snippet.strip() in guide, snippet.strip().splitlines()[0]
