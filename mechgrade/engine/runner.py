@@ -17,7 +17,7 @@ from typing import Any
 from pydantic import ConfigDict
 
 from mechgrade.engine.codec import from_bytes
-from mechgrade.engine.protocol import CallReport, CallRequest, CallResponse
+from mechgrade.engine.protocol import MAX_CELL_ERROR, MAX_CELL_ERRORS, CallReport, CallRequest, CallResponse, Greeting
 from mechgrade.errors import MechgradeError
 from mechgrade.sandbox import Sandbox, choose
 from mechgrade.sandbox.fs import ctrl_c_deferred, remove_tree
@@ -168,8 +168,8 @@ class StudentWorker:
         limit = min(BOOT_TIMEOUT_S, self.time_left())
         notebook = self.workspace.suffix == ".ipynb"
         try:
-            header = self._read_header(time.monotonic() + limit)
-            failure = None if header.get("ready") else Outcome(ok=False, failure="crashed", message="The grading worker sent an unexpected greeting.")
+            greeting = Greeting.model_validate(self._read_header(time.monotonic() + limit))
+            failure = None if greeting.ready else Outcome(ok=False, failure="crashed", message="The grading worker sent an unexpected greeting.")
         except WorkerDied as err:
             failure = Outcome(ok=False, failure="crashed", message=f"The grading worker could not start: {err}. {self._log_tail()}".strip())
         except TimeoutError:
@@ -179,14 +179,14 @@ class StudentWorker:
                               message=f"The grading worker did not finish {what} within {limit:.3g} s{why}")
             if limit < BOOT_TIMEOUT_S:  # cut short by the run's deadline
                 failure = Outcome(ok=False, failure="not_run", message=f"{NOT_RUN}; the worker was still {what}{why}")
-        except (json.JSONDecodeError, ValueError):
+        except ValueError:  # Garbage, or a greeting that is not a Greeting (pydantic's ValidationError)
             failure = Outcome(ok=False, failure="crashed", message="The grading worker sent an unexpected greeting.")
         if failure is not None:
             self.stop()
             return failure
         self._ready = True
-        errors = header.get("cell_errors")  # the worker's word: kept only as bounded strings
-        self.cell_errors = [str(e)[:500] for e in errors[:20] if isinstance(e, str)] if isinstance(errors, list) else []
+        # The worker's word: kept only within the greeting's bounds (its notebook may have forged it).
+        self.cell_errors = [e[:MAX_CELL_ERROR] for e in greeting.cell_errors[:MAX_CELL_ERRORS]]
         return None
 
     def time_left(self) -> float:
