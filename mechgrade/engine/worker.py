@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mechgrade.engine.protocol import MAX_CELL_ERROR, MAX_CELL_ERRORS, CallRequest, CallResponse, FailureKind, Greeting
+from mechgrade.workspace_kind import Workspace
 
 MAX_STDOUT = 2000
 MAX_MESSAGE = 4000  # characters of an error message sent back (results keep as many): a 20 MB one would be garbage
@@ -182,11 +183,12 @@ class Worker:
             from mechgrade.sandbox.seccomp import confine as install_filter
 
             install_filter()
-        sys.path.insert(0, str(workspace.parent if workspace.suffix == ".ipynb" else workspace))
+        space = Workspace.at(workspace)
+        sys.path.insert(0, str(space.module_dir))
         if mem_mb > 0:
             limit = _status_bytes("VmSize") + mem_mb * 1024 * 1024
             resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-        if workspace.suffix == ".ipynb":
+        if space.is_notebook:
             from mechgrade.engine.nbexec import NotebookNamespace
 
             self.notebook = NotebookNamespace(workspace).run()
