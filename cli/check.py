@@ -52,7 +52,7 @@ def check(lesson: str, path: Path | None, model_spec: str | None, exercises: tup
     if show_progress:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-        bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), console=console, transient=True)
+        bar = Progress(TextColumn("{task.description}", markup=False), BarColumn(), MofNCompleteColumn(), console=console, transient=True)
         task = bar.add_task("preparing the answer key", total=None)
 
         def progress(what: str, done: int, total: int) -> None:

@@ -26,6 +26,7 @@ def grade(lesson: str, submissions: Path, gradebook: Path, results_dir: Path | N
 
     Exit status 130 when interrupted (Ctrl-C): the students graded by then are in the gradebook."""
     from rich.console import Console
+    from rich.markup import escape
 
     from mechgrade.engine.gradebook import grade_class
 
@@ -34,7 +35,7 @@ def grade(lesson: str, submissions: Path, gradebook: Path, results_dir: Path | N
     with console.status("grading") as status:
         report = grade_class(lesson, submissions, gradebook=gradebook, results_dir=results_dir, model=model_spec,
                              hidden=hidden, jobs=jobs, resume=resume, no_sandbox=no_sandbox, student_limit_s=student_limit_s,
-                             progress=lambda who, n, total: status.update(f"graded {who} ({n}/{total})"))
+                             progress=lambda who, n, total: status.update(escape(f"graded {who} ({n}/{total})")))
     for line in report.summary_lines():
         click.echo(line)
     click.echo(f"gradebook: {gradebook}; per-student results.json: {results_dir}/")

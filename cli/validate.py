@@ -17,12 +17,13 @@ def validate(lesson: str, model_spec: str | None) -> None:
     Exit status 1 when a mutant survives or leaks, the reference loses a point, a stub gains
     one, or a case is passed by a constant or by an input handed back."""
     from rich.console import Console
+    from rich.markup import escape
 
     from mechgrade.engine.validate import validate_lesson
     from mechgrade.render.validation import render
 
     console = Console()
     with console.status("validating") as status:
-        report = validate_lesson(lesson, model=model_spec, progress=lambda what: status.update(f"validating: {what}"))
+        report = validate_lesson(lesson, model=model_spec, progress=lambda what: status.update(escape(f"validating: {what}")))
     render(report, console)
     sys.exit(0 if report.ok else 1)
