@@ -66,13 +66,26 @@ def decode(tree: Any, tensors: dict[str, torch.Tensor]) -> Any:
     raise ValueError(f"unknown encoded type {t!r}")
 
 
-def to_bytes(tree: Any, tensors: dict[str, torch.Tensor]) -> bytes:
-    """One self-describing blob: the JSON tree rides in the safetensors metadata."""
-    return st_save(tensors, metadata={"tree": json.dumps(tree)})
+def to_bytes(tree: Any, tensors: dict[str, torch.Tensor], *, provenance: dict[str, str] | None = None) -> bytes:
+    """One self-describing blob: the JSON tree rides in the safetensors metadata, and so does
+    ``provenance`` (where the values were computed; answer keys record it) when given."""
+    metadata = {"tree": json.dumps(tree)}
+    if provenance is not None:
+        metadata["provenance"] = json.dumps(provenance, sort_keys=True)
+    return st_save(tensors, metadata=metadata)
 
 
-def from_bytes(blob: bytes) -> Any:
+def from_bytes(blob: bytes, *, with_provenance: bool = False) -> Any:
+    """The value; with ``with_provenance``, ``(value, provenance)``, where ``provenance`` is the
+    dict given to ``to_bytes``, or None for a blob written without one (or an unreadable one)."""
     tensors = st_load(blob)  # validates the format before we read the header ourselves
     header_len = int.from_bytes(blob[:8], "little")
     meta = json.loads(blob[8: 8 + header_len]).get("__metadata__", {})
-    return decode(json.loads(meta["tree"]), tensors)
+    value = decode(json.loads(meta["tree"]), tensors)
+    if not with_provenance:
+        return value
+    try:
+        provenance = json.loads(meta["provenance"]) if "provenance" in meta else None
+    except ValueError:
+        provenance = None
+    return value, provenance if isinstance(provenance, dict) else None

@@ -10,6 +10,13 @@ A cached key is only as good as its provenance: folders are made 0700 and files 
 beside each key file a manifest records the SHA-256 of every entry as the trusted process
 wrote it. An entry whose hash does not match (or that the manifest does not list) is not
 believed: it is dropped, recomputed, and reported in ``notices``.
+
+Every key file also records where its values were computed (``Provenance``: mechgrade, torch and
+TransformerLens versions, the weights' fingerprint). Where a file's record differs from this
+machine (or a file has none), ``notices`` says so in one line; where the reference is installed,
+each of that file's entries is recomputed here before its first use, compared with the stored
+value within the function's own tolerance (a stored value outside it is named in a notice), and
+replaced by the fresh one, which the user cache then keeps under this machine's provenance.
 """
 
 from __future__ import annotations
@@ -19,11 +26,14 @@ import json
 import os
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from mechgrade import __version__, lessons
 from mechgrade.errors import ReferenceUnavailable
 from mechgrade.engine.codec import encode, from_bytes, to_bytes, decode
+from mechgrade.engine.compare import compare
 from mechgrade.engine.mutants import load_catalogue, mutant_module
 from mechgrade.models.loader import weights_fingerprint
 from mechgrade.models.spec import resolve
@@ -85,6 +95,61 @@ def write_private(path: Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
+class Provenance(BaseModel):
+    """Where a key file's values were computed. Versions are compared without a local build
+    label (torch ``2.13.0+cpu`` and ``2.13.0`` are one release)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    mechgrade: str
+    torch: str
+    transformer_lens: str
+    weights: str
+
+    LABELS: ClassVar[dict[str, str]] = {"mechgrade": "mechgrade", "torch": "torch", "transformer_lens": "TransformerLens", "weights": "model weights"}
+
+    @classmethod
+    def here(cls, weights: str) -> "Provenance":
+        """This machine's, for a model whose weights have fingerprint ``weights``."""
+        from importlib.metadata import PackageNotFoundError, version
+
+        import torch
+
+        try:
+            transformer_lens = version("transformer_lens")
+        except PackageNotFoundError:
+            transformer_lens = "unknown"
+        return cls(mechgrade=__version__, torch=torch.__version__, transformer_lens=transformer_lens, weights=weights)
+
+    @classmethod
+    def parse(cls, recorded: dict | None) -> "Provenance | None":
+        """A file's record, or None where it has none (written before provenance) or a broken one."""
+        try:
+            return None if recorded is None else cls.model_validate(recorded)
+        except ValidationError:
+            return None
+
+    def shown(self, field: str) -> str:
+        value = getattr(self, field)
+        return value if field == "weights" else value.split("+", 1)[0]
+
+    def differences(self, other: "Provenance") -> list[str]:
+        return [f for f in Provenance.model_fields if self.shown(f) != other.shown(f)]
+
+
+def provenance_notice(recorded: Provenance | None, here: Provenance, *, verified: bool) -> str:
+    """The one line that says a key file was computed elsewhere, and what is done about it."""
+    then = ("each entry is checked against the reference on this machine before it is used" if verified
+            else "values are compared within each case's tolerance")
+    if recorded is None:
+        now = ", ".join(f"{Provenance.LABELS[f]} {here.shown(f)}" for f in Provenance.model_fields if f != "weights")
+        return f"The answer key does not record where it was computed (here: {now}); {then}."
+    fields = recorded.differences(here)
+    was = " and ".join(f"{Provenance.LABELS[f]} {recorded.shown(f)}" for f in fields)
+    now = ", ".join(f"{Provenance.LABELS[f]} {here.shown(f)}" for f in fields)
+    return f"The answer key was computed with {was} (here: {now}); {then}."
+
+
 class AnswerKey:
     """Expected outputs (and mutant outputs) per case, computed lazily and persisted."""
 
@@ -92,33 +157,70 @@ class AnswerKey:
         self.lesson = lesson
         self.model_spec = model_spec
         self.source = resolve(model_spec)
-        self.id = f"{self.source.kind if self.source.kind == 'embedded' else 'model'}-{weights_fingerprint(self.source)}-{source_fingerprint(lesson.id)}"
+        weights = weights_fingerprint(self.source)
+        self.id = f"{self.source.kind if self.source.kind == 'embedded' else 'model'}-{weights}-{source_fingerprint(lesson.id)}"
+        self.provenance = Provenance.here(weights)
         self.entries: dict[str, Any] = {}
-        self.notices: list[str] = []
+        self.unverified: set[str] = set()  # from a file computed elsewhere: recomputed here before first use
+        self.stale: list[tuple[str, str]] = []  # (case, how its stored value differed) found by that check
+        self._notices: list[str] = []
         self.dirty = False
+        elsewhere: list[Provenance | None] = []  # the records of files not computed like here
         if self.shipped_path.exists():
-            self.entries.update(from_bytes(self.shipped_path.read_bytes()))
-        self.entries.update(self._load_cache())
+            self._take(*from_bytes(self.shipped_path.read_bytes(), with_provenance=True), elsewhere)
+        self._take(*self._load_cache(), elsewhere)
+        if self.unverified or (elsewhere and not has_reference(lesson.id)):
+            self._notices.insert(0, provenance_notice(elsewhere[0], self.provenance, verified=has_reference(lesson.id)))
 
-    def _load_cache(self) -> dict[str, Any]:
-        """The cached entries whose hashes match the manifest the trusted process wrote."""
+    def _take(self, entries: dict[str, Any], recorded: dict | None, elsewhere: list) -> None:
+        """Add one file's entries. A file computed like here overrides what came before; one
+        computed elsewhere adds only what is missing or as unverified, and its entries are
+        verified before use where the reference is here (a student bundle uses them as they are)."""
+        if not entries:
+            return
+        provenance = Provenance.parse(recorded)
+        if provenance is not None and not provenance.differences(self.provenance):
+            self.entries.update(entries)
+            self.unverified -= set(entries)
+            return
+        elsewhere.append(provenance)
+        for number, entry in entries.items():
+            if number not in self.entries or number in self.unverified:
+                self.entries[number] = entry
+                if has_reference(self.lesson.id):
+                    self.unverified.add(number)
+
+    @property
+    def notices(self) -> list[str]:
+        """What the user should know about this key: one line each."""
+        notices = list(self._notices)
+        if self.stale:
+            cases = ", ".join(case for case, _ in self.stale)
+            first = f" ({self.stale[0][1]})" if len(self.stale) == 1 else f" (first, {self.stale[0][0]}: {self.stale[0][1]})"
+            notices.append(f"The answer key's stored value for {cases} was outside the tolerance of this machine's reference{first}; "
+                           "the value computed here is used.")
+        return notices
+
+    def _load_cache(self) -> tuple[dict[str, Any], dict | None]:
+        """The cached entries whose hashes match the manifest the trusted process wrote, and
+        the file's provenance."""
         path = self.cache_path
         if not path.exists():
-            return {}
+            return {}, None
         try:
-            entries = from_bytes(path.read_bytes())
+            entries, provenance = from_bytes(path.read_bytes(), with_provenance=True)
             manifest = json.loads(self.manifest_path.read_text())
         except Exception:  # unreadable, truncated, forged beyond parsing, or from before manifests
-            entries, manifest = {}, {}
-            self.notices.append(f"The cached answer key {path} could not be checked (unreadable, or no manifest of "
+            entries, manifest, provenance = {}, {}, None
+            self._notices.append(f"The cached answer key {path} could not be checked (unreadable, or no manifest of "
                                 "hashes beside it); it was not believed, and is recomputed.")
             self.dirty = True
         good = {k: v for k, v in entries.items() if isinstance(manifest, dict) and manifest.get(k) == entry_hash(v)}
         if len(good) < len(entries):
-            self.notices.append(f"{len(entries) - len(good)} entries of the cached answer key {path} were changed since "
+            self._notices.append(f"{len(entries) - len(good)} entries of the cached answer key {path} were changed since "
                                 "mechgrade wrote them; they were not believed, and are recomputed.")
             self.dirty = True
-        return good
+        return good, provenance
 
     @property
     def manifest_path(self) -> Path:
@@ -154,11 +256,26 @@ class AnswerKey:
             pass
 
     def entry(self, exercise: Exercise, function: Function, case: Case) -> dict[str, Any]:
-        """{"expected": value, "mutants": {name: value}} for one case (computed if missing)."""
+        """{"expected": value, "mutants": {name: value}} for one case (computed if missing,
+        verified first if it came from a key computed elsewhere)."""
         if case.number not in self.entries:
             self.entries[case.number] = self._compute(exercise, function, case)
             self.dirty = True
+        elif case.number in self.unverified:
+            self._verify(exercise, function, case)
         return self.entries[case.number]
+
+    def _verify(self, exercise: Exercise, function: Function, case: Case) -> None:
+        """Recompute a case whose stored entry was computed elsewhere; note a stored value
+        beyond the function's tolerance (the grading comparison, no tighter: CPUs differ)."""
+        fresh = self._compute(exercise, function, case)
+        verdict = compare(fresh["expected"], self.entries[case.number]["expected"], atol=function.atol, rtol=function.rtol,
+                          path="stored output")
+        if not verdict.passed:
+            self.stale.append((f"{exercise.id}.{function.name} [{case.label}]", verdict.message))
+        self.entries[case.number] = fresh
+        self.unverified.discard(case.number)
+        self.dirty = True
 
     def _compute(self, exercise: Exercise, function: Function, case: Case) -> dict[str, Any]:
 
@@ -183,9 +300,9 @@ class AnswerKey:
         return {"expected": expected, "mutants": mutants}
 
     def fill(self, cases) -> bool:
-        """Compute the missing entries among ``cases`` ((exercise, function, case) triples) and
-        persist them; True if anything had to be computed."""
-        missing = [(e, f, c) for e, f, c in cases if c.number not in self.entries]
+        """Compute the missing (and verify the unverified) entries among ``cases`` ((exercise,
+        function, case) triples) and persist them; True if anything had to be computed."""
+        missing = [(e, f, c) for e, f, c in cases if c.number not in self.entries or c.number in self.unverified]
         for exercise, function, case in missing:
             self.entry(exercise, function, case)
         if missing or self.dirty:
@@ -203,9 +320,10 @@ class AnswerKey:
 
     def save(self, path: Path | None = None, *, only: set[str] | None = None) -> Path:
         """Write the key: in the cache (the default) with its manifest of hashes, every folder
-        0700 and file 0600; elsewhere (the package's shipped key, an export) as asked."""
-        data = {k: v for k, v in self.entries.items() if only is None or k in only}
-        blob = to_bytes(*encode(data))
+        0700 and file 0600; elsewhere (the package's shipped key, an export) as asked. Either
+        way with this machine's provenance, so without any entry not yet verified here."""
+        data = {k: v for k, v in self.entries.items() if (only is None or k in only) and k not in self.unverified}
+        blob = to_bytes(*encode(data), provenance=self.provenance.model_dump())
         if path is None or path == self.cache_path:
             path = self.cache_path
             for folder in (cache_root(), path.parent.parent, path.parent):

@@ -142,10 +142,11 @@ def public_numbers(lesson: Lesson) -> set[str]:
 
 
 def public_key(data: bytes, lesson: Lesson) -> bytes:
-    """A key file reduced to the public cases' entries."""
+    """A key file reduced to the public cases' entries (its provenance kept)."""
     keep = public_numbers(lesson)
-    entries = {k: v for k, v in from_bytes(data).items() if k in keep}
-    return to_bytes(*encode(entries))
+    value, provenance = from_bytes(data, with_provenance=True)
+    entries = {k: v for k, v in value.items() if k in keep}
+    return to_bytes(*encode(entries), provenance=provenance)
 
 
 def public_spec(text: str, lesson: Lesson) -> str:
