@@ -106,7 +106,8 @@ class Provenance(BaseModel):
     transformer_lens: str
     weights: str
 
-    LABELS: ClassVar[dict[str, str]] = {"mechgrade": "mechgrade", "torch": "torch", "transformer_lens": "TransformerLens", "weights": "model weights"}
+    LABELS: ClassVar[dict[str, str]] = {"mechgrade": "mechgrade", "torch": "torch", "transformer_lens": "TransformerLens",
+                                        "weights": "model weights"}
 
     @classmethod
     def here(cls, weights: str) -> "Provenance":
@@ -184,10 +185,11 @@ class AnswerKey:
             self.unverified -= set(entries)
             return
         elsewhere.append(provenance)
+        verifiable = has_reference(self.lesson.id)
         for number, entry in entries.items():
             if number not in self.entries or number in self.unverified:
                 self.entries[number] = entry
-                if has_reference(self.lesson.id):
+                if verifiable:
                     self.unverified.add(number)
 
     @property
@@ -213,12 +215,12 @@ class AnswerKey:
         except Exception:  # unreadable, truncated, forged beyond parsing, or from before manifests
             entries, manifest, provenance = {}, {}, None
             self._notices.append(f"The cached answer key {path} could not be checked (unreadable, or no manifest of "
-                                "hashes beside it); it was not believed, and is recomputed.")
+                                 "hashes beside it); it was not believed, and is recomputed.")
             self.dirty = True
         good = {k: v for k, v in entries.items() if isinstance(manifest, dict) and manifest.get(k) == entry_hash(v)}
         if len(good) < len(entries):
             self._notices.append(f"{len(entries) - len(good)} entries of the cached answer key {path} were changed since "
-                                "mechgrade wrote them; they were not believed, and are recomputed.")
+                                 "mechgrade wrote them; they were not believed, and are recomputed.")
             self.dirty = True
         return good, provenance
 
