@@ -271,8 +271,8 @@ class AnswerKey:
         """Recompute a case whose stored entry was computed elsewhere; note a stored value
         beyond the function's tolerance (the grading comparison, no tighter: CPUs differ)."""
         fresh = self._compute(exercise, function, case)
-        verdict = compare(fresh["expected"], self.entries[case.number]["expected"], atol=function.atol, rtol=function.rtol,
-                          path="stored output")
+        verdict = compare(self.entries[case.number]["expected"], fresh["expected"], atol=function.atol, rtol=function.rtol,
+                          path="the stored value")
         if not verdict.passed:
             self.stale.append((f"{exercise.id}.{function.name} [{case.label}]", verdict.message))
         self.entries[case.number] = fresh
