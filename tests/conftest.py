@@ -49,10 +49,11 @@ LESSON = "lesson27"
 @pytest.fixture(scope="module")
 def shifted_key(tmp_path_factory):
     """For this module: a key cache holding the shipped key shifted within tolerance (tests/keyshift.py)."""
-    from keyshift import write_shifted_key
+    from keyshift import assert_believed, write_shifted_key
 
     cache = tmp_path_factory.mktemp("shifted-key-cache")
     path = write_shifted_key(cache)
+    assert_believed(cache)
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("MECHGRADE_CACHE_DIR", str(cache))
         yield path

@@ -106,6 +106,16 @@ def test_zip_layout(autograder_zip, lesson):
     assert config["hidden_visibility"] == "after_published" and config["mem_mb"] == 256
 
 
+def test_the_zips_key_is_believed_where_it_is_unpacked(autograder_zip, lesson, tmp_path, monkeypatch):
+    """setup.sh's key cache is the zip's: with its manifest of hashes beside it, nothing is
+    recomputed (before: "could not be checked", and the whole key computed again at setup)."""
+    with zipfile.ZipFile(autograder_zip) as zf:
+        zf.extractall(tmp_path, [n for n in zf.namelist() if n.startswith("cache/")])
+    monkeypatch.setenv("MECHGRADE_CACHE_DIR", str(tmp_path / "cache"))
+    key = AnswerKey(lesson, "embedded")
+    assert key.notices == [] and key.fill(lesson.iter_cases(hidden=True)) is False, key.notices
+
+
 def test_runtime_wheel_holds_no_solution_hidden_case_or_key(autograder_zip, lesson):
     """What the student's code can read on Gradescope: the runtime wheel."""
     with zipfile.ZipFile(autograder_zip) as zf:

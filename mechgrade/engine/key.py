@@ -320,18 +320,29 @@ class AnswerKey:
             except OSError:
                 pass
 
+    def _blobs(self, only: set[str] | None = None) -> tuple[bytes, bytes]:
+        """(the key file, its manifest of hashes) for the verified entries (those in ``only``)."""
+        data = {k: v for k, v in self.entries.items() if (only is None or k in only) and k not in self.unverified}
+        blob = to_bytes(*encode(data), provenance=self.provenance.model_dump())
+        return blob, json.dumps({k: entry_hash(v) for k, v in data.items()}).encode()
+
+    def cache_files(self) -> dict[str, bytes]:
+        """{file name: bytes} of the key as a cache folder holds it, manifest included: an
+        export's cache is then believed where it is unpacked, not recomputed."""
+        blob, manifest = self._blobs()
+        return {self.cache_path.name: blob, self.manifest_path.name: manifest}
+
     def save(self, path: Path | None = None, *, only: set[str] | None = None) -> Path:
         """Write the key: in the cache (the default) with its manifest of hashes, every folder
         0700 and file 0600; elsewhere (the package's shipped key, an export) as asked. Either
         way with this machine's provenance, so without any entry not yet verified here."""
-        data = {k: v for k, v in self.entries.items() if (only is None or k in only) and k not in self.unverified}
-        blob = to_bytes(*encode(data), provenance=self.provenance.model_dump())
+        blob, manifest = self._blobs(only)
         if path is None or path == self.cache_path:
             path = self.cache_path
             for folder in (cache_root(), path.parent.parent, path.parent):
                 private_dir(folder)
             write_private(path, blob)
-            write_private(self.manifest_path, json.dumps({k: entry_hash(v) for k, v in data.items()}).encode())
+            write_private(self.manifest_path, manifest)
         else:
             path.parent.mkdir(parents=True, exist_ok=True)
             tmp = path.with_suffix(".tmp")

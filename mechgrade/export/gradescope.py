@@ -7,7 +7,8 @@ Zip root (= /autograder/source on Gradescope)::
     wheels/mechgrade-*.whl          what the student's code may read: no reference, no hidden
                                     cases, no keys (installed into /autograder/runtime)
     trusted/mechgrade/...           the full package (root only, on PYTHONPATH of the grader)
-    cache/keys/<lesson>/*.safetensors   the answer key with hidden cases, when computable now
+    cache/keys/<lesson>/*.safetensors   the answer key with hidden cases, when computable now (and
+                                        its manifest of hashes, so that setup.sh believes it)
     model/...                       a local model directory given as --model DIR
 
 For the embedded model the key is computed here; for any other model setup.sh computes it
@@ -67,8 +68,7 @@ def export_gradescope(lesson_id: str, out: Path, *, model: str = "embedded",
     if source is not None:  # the key is computed here, for the exact bytes the zip carries
         key = AnswerKey(lesson, model)
         key.fill(lesson.iter_cases(hidden=True))
-        with tempfile.TemporaryDirectory() as tmp:
-            files[f"cache/keys/{lesson.id}/{key.cache_path.name}"] = key.save(Path(tmp) / "key.safetensors").read_bytes()
+        files.update({f"cache/keys/{lesson.id}/{name}": data for name, data in key.cache_files().items()})
         key_cases = len(key.entries)
     if source is not None and source.kind == "path":
         for path in sorted(Path(source.directory).iterdir()):
