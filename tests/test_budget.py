@@ -111,6 +111,28 @@ def test_a_module_whose_import_never_returns_costs_one_limit_without_reboot(make
         assert spent < 2 + 1.5 and worker.restarts == 0
 
 
+def tree_rss_mb(pid: int) -> float:
+    """Resident memory of ``pid`` and every process below it (a sandboxed worker sits under
+    bubblewrap), in MB."""
+    parents: dict[int, int] = {}
+    rss: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            status = dict(line.split(":", 1) for line in open(f"/proc/{entry}/status").read().splitlines() if ":" in line)
+        except (OSError, ValueError):
+            continue
+        parents[int(entry)] = int(status["PPid"])
+        rss[int(entry)] = int(status.get("VmRSS", "0 kB").split()[0])
+    tree, grew = {pid}, True
+    while grew:
+        below = {p for p, parent in parents.items() if parent in tree} - tree
+        tree |= below
+        grew = bool(below)
+    return sum(rss.get(p, 0) for p in tree) / 1024
+
+
 def test_an_allocation_that_never_stops_is_stopped_by_the_memory_limit(make_ws):
     ws = make_ws({"sae.py": sae_module("""
         hoard = []
@@ -118,17 +140,20 @@ def test_an_allocation_that_never_stops_is_stopped_by_the_memory_limit(make_ws):
             hoard.append(torch.ones(2**24))""")})
     with StudentWorker(ws, lesson="lesson27", model_spec="embedded", mem_mb=256) as worker:
         worker.start()
+        booted = tree_rss_mb(worker.proc.pid)
         start = time.monotonic()
         first = worker.call("sae", "sae_encode", "sae_encode_inputs", PARAMS, timeout_s=20)
         spent = time.monotonic() - start
         assert first.failure in ("exception", "crashed") and "memory" in first.message.lower(), first.message
         assert spent < 10, spent
+        # The hoard once stayed resident after the MemoryError (measured: the worker held 699 MB
+        # instead of 471 MB booted); in Gradescope's 768 MB container the next function's worker
+        # was then killed for it. Now the next function meets a worker back near its booted size:
+        # the same one, its memory returned, or a fresh one.
         other = worker.call("sae", "sae_decode", "sae_decode_inputs", PARAMS, timeout_s=30)
         assert other.ok, other.message
-        # The hoard stayed resident in the allocator after the MemoryError (measured: the worker
-        # held 699 MB instead of 471 MB booted); in Gradescope's 768 MB container the next
-        # function's worker was then killed for it. The next function gets a fresh worker.
-        assert worker.restarts == 1
+        assert worker.restarts <= 1
+        assert tree_rss_mb(worker.proc.pid) < booted + 128, (booted, tree_rss_mb(worker.proc.pid))
 
 
 def test_memory_a_function_keeps_is_not_the_next_functions_problem(make_ws):
