@@ -85,10 +85,6 @@ def read_cells(path: Path) -> list[Cell]:
     return cells
 
 
-def is_notebook(path: Path) -> bool:
-    return Path(path).suffix == ".ipynb"
-
-
 # -- writing --------------------------------------------------------------------------------------
 
 def split_module(source: str) -> list[str]:

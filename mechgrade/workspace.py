@@ -11,6 +11,7 @@ from pathlib import Path
 from mechgrade import lessons
 from mechgrade.errors import WorkspaceError
 from mechgrade.spec import Lesson, require_reference
+from mechgrade.workspace_kind import Workspace
 
 
 def _is_lesson_notebook(path: Path, lesson_id: str) -> bool:
@@ -169,7 +170,7 @@ def create_notebook(lesson: Lesson, path: Path, *, solutions: bool = False, forc
     from mechgrade.notebook import build_notebook
 
     path = Path(path)
-    if path.suffix != ".ipynb":
+    if not Workspace.at(path).is_notebook:
         raise WorkspaceError(f"A notebook's name must end in .ipynb, not {path.name}.")
     if path.exists() and not force:
         raise WorkspaceError(f"{path} exists; choose another name, or pass --force (the old file is kept as a .bak copy).")

@@ -24,6 +24,7 @@ from mechgrade.engine.structure import structural_hint
 from mechgrade.engine.results import NOT_GRADED, CaseResult
 from mechgrade.errors import MechgradeError, WorkerUnavailable
 from mechgrade.spec import Case, Exercise, Function, Lesson
+from mechgrade.workspace_kind import SentFrom, Workspace
 
 
 PRINTED_CHARS = 600
@@ -63,11 +64,12 @@ class Grader:
     """One per (lesson, workspace) in a pytest session: owns the worker and the answer key."""
 
     def __init__(self, lesson: Lesson, workspace: Path, model_spec: str, mem_mb: int = 2048, zygote=None,
-                 worker_user: str | None = None, from_cell: str | None = None, deadline: float | None = None):
+                 worker_user: str | None = None, from_cell: SentFrom | None = None, deadline: float | None = None):
         """``deadline``: Unix time by which the whole run must end (no case starts or runs past it)."""
         self.lesson, self.workspace, self.model_spec = lesson, Path(workspace), model_spec
         self.mem_mb, self.zygote, self.worker_user = mem_mb, zygote, worker_user
-        self.from_cell = from_cell  # "notebook" or "script": graded by check() from there, feedback points there
+        # from_cell: "notebook" or "script": graded by check() from there, feedback points there
+        self.space = Workspace.at(self.workspace, sent_from=from_cell)
         self.deadline = None if deadline is None else time.monotonic() + (deadline - time.time())
         self.start_error: WorkerUnavailable | None = None
         self.notice = ""  # why no case could run (the worker could not start), said once at the top
@@ -97,7 +99,7 @@ class Grader:
 
             inputs = describe_params(case.params)
             rerun = snippet(self.lesson.id, exercise.id, function.name, case, model_spec=self.model_spec,
-                            notebook=self.from_cell or self.workspace.suffix == ".ipynb")
+                            notebook=self.space.in_place)
         text = self.feedback_template.render(message=message, lesson=self.lesson, exercise=exercise,
                                              exercise_number=number, function=function, case=case,
                                              printed=printed[:PRINTED_CHARS] + ("..." if len(printed) > PRINTED_CHARS else ""),
@@ -118,12 +120,12 @@ class Grader:
         """Where the student reads the instructions and how they recheck one exercise: a folder
         workspace, a notebook graded with --path, or a notebook's check() cell."""
         lesson, e = self.lesson.id, exercise.id
-        if self.from_cell == "script":
+        if self.space.kind == "script":
             return {"instructions": f"the lesson's instructions (`mechgrade start {lesson}` writes them)",
                     "recheck": "call `check(...)` again to recheck"}
-        if self.from_cell:
+        if self.space.kind == "cell":
             return {"instructions": "this notebook", "recheck": "run the `check(...)` cell again to recheck"}
-        if self.workspace.suffix == ".ipynb":
+        if self.space.is_notebook:
             return {"instructions": "this notebook",
                     "recheck": f"`mechgrade check {lesson} --path {self.workspace.name} -e {e}`, or its `check(...)` cell, rechecks just this part"}
         # A folder given as typed (relative) is named; an absolute one (a grading server's) is not.
@@ -194,7 +196,7 @@ class Grader:
             self.start_error = WorkerUnavailable(str(err))
             raise self.start_error from None
         boot = self.worker.boot_failure
-        if boot is not None and boot.failure == "crashed" and self.workspace.suffix != ".ipynb":
+        if boot is not None and boot.failure == "crashed" and not self.space.is_notebook:
             # A module workspace runs no student code while booting: that is the machine's problem,
             # said once at the top (a notebook's boot runs the student's cells: its own cases' reason).
             self.start_error = WorkerUnavailable(boot.message)

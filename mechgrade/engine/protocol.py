@@ -3,6 +3,10 @@
 Requests: one JSON line on the worker's stdin. Responses: one JSON line on a dedicated pipe,
 then ``blob_len`` bytes of safetensors (see ``codec``). Student code shares the worker's
 stdout and stderr, never this pipe's framing: anything it prints is captured, not parsed.
+
+Both sides build and read these models (``runner`` the grading side, ``worker`` the student
+side), so a field renamed on one side fails at once rather than reading as its default. The
+worker imports this module inside its sandbox: pydantic only, no torch.
 """
 
 from __future__ import annotations
@@ -15,6 +19,17 @@ FailureKind = Literal[
     "import_error", "missing_function", "signature", "not_implemented", "exception",
     "exit", "bad_output", "timeout", "crashed", "builder", "not_run",
 ]
+
+
+MAX_CELL_ERRORS, MAX_CELL_ERROR = 20, 500  # a notebook's failing cells named in the greeting, characters each
+
+
+class Greeting(BaseModel):
+    """The worker's first line, once its model has booted (and a notebook's graded cells ran)."""
+
+    model_config = ConfigDict(extra="forbid")
+    ready: bool
+    cell_errors: list[str] = []  # a notebook's failing cells, at most MAX_CELL_ERRORS of MAX_CELL_ERROR characters
 
 
 class CallRequest(BaseModel):

@@ -17,10 +17,11 @@ from typing import Any
 from pydantic import ConfigDict
 
 from mechgrade.engine.codec import from_bytes
-from mechgrade.engine.protocol import CallReport, CallRequest, CallResponse
+from mechgrade.engine.protocol import MAX_CELL_ERROR, MAX_CELL_ERRORS, CallReport, CallRequest, CallResponse, Greeting
 from mechgrade.errors import MechgradeError
 from mechgrade.sandbox import Sandbox, choose
 from mechgrade.sandbox.fs import ctrl_c_deferred, remove_tree
+from mechgrade.workspace_kind import Workspace
 
 BOOT_TIMEOUT_S = 180.0
 GRACE_S = 5.0  # after a call's limit, how long the worker may take to interrupt it and answer before it is killed
@@ -54,7 +55,7 @@ def stage_workspace(workspace: Path, scratch: Path) -> Path:
 
     dest = scratch / "workspace"
     dest.mkdir()
-    if workspace.suffix == ".ipynb":
+    if Workspace.at(workspace).is_notebook:
         from mechgrade.sandbox.fs import copy_file
 
         copy_file(workspace, dest / workspace.name)
@@ -100,6 +101,7 @@ class StudentWorker:
         ``deadline``: a ``time.monotonic()`` by which every call must have ended (the whole
         run's budget, e.g. below Gradescope's limit); no call or boot waits past it."""
         self.workspace = Path(workspace).resolve()
+        self.notebook = Workspace.at(self.workspace).is_notebook  # its boot runs student code (the graded cells)
         self.lesson, self.model_spec, self.mem_mb = lesson, model_spec, mem_mb
         self.sandbox = sandbox if sandbox is not None else choose()
         self.deadline = deadline
@@ -166,27 +168,26 @@ class StudentWorker:
         """Wait for the worker's greeting. A boot that dies, hangs past its limit (a notebook cell
         that ignores its alarm) or greets wrongly stops the worker and returns why."""
         limit = min(BOOT_TIMEOUT_S, self.time_left())
-        notebook = self.workspace.suffix == ".ipynb"
         try:
-            header = self._read_header(time.monotonic() + limit)
-            failure = None if header.get("ready") else Outcome(ok=False, failure="crashed", message="The grading worker sent an unexpected greeting.")
+            greeting = Greeting.model_validate(self._read_header(time.monotonic() + limit))
+            failure = None if greeting.ready else Outcome(ok=False, failure="crashed", message="The grading worker sent an unexpected greeting.")
         except WorkerDied as err:
             failure = Outcome(ok=False, failure="crashed", message=f"The grading worker could not start: {err}. {self._log_tail()}".strip())
         except TimeoutError:
-            what = f"running the graded cells of {self.workspace.name}" if notebook else "booting the model"
-            why = f" ({self._log_tail()}: a cell that never ends and ignores its time limit?)" if notebook else ""
+            what = f"running the graded cells of {self.workspace.name}" if self.notebook else "booting the model"
+            why = f" ({self._log_tail()}: a cell that never ends and ignores its time limit?)" if self.notebook else ""
             failure = Outcome(ok=False, failure="timeout", seconds=limit,
                               message=f"The grading worker did not finish {what} within {limit:.3g} s{why}")
             if limit < BOOT_TIMEOUT_S:  # cut short by the run's deadline
                 failure = Outcome(ok=False, failure="not_run", message=f"{NOT_RUN}; the worker was still {what}{why}")
-        except (json.JSONDecodeError, ValueError):
+        except ValueError:  # Garbage, or a greeting that is not a Greeting (pydantic's ValidationError)
             failure = Outcome(ok=False, failure="crashed", message="The grading worker sent an unexpected greeting.")
         if failure is not None:
             self.stop()
             return failure
         self._ready = True
-        errors = header.get("cell_errors")  # the worker's word: kept only as bounded strings
-        self.cell_errors = [str(e)[:500] for e in errors[:20] if isinstance(e, str)] if isinstance(errors, list) else []
+        # The worker's word: kept only within the greeting's bounds (its notebook may have forged it).
+        self.cell_errors = [e[:MAX_CELL_ERROR] for e in greeting.cell_errors[:MAX_CELL_ERRORS]]
         return None
 
     def time_left(self) -> float:
@@ -312,7 +313,7 @@ class StudentWorker:
                 # A module workspace runs no student code while booting: a boot that died (e.g. memory
                 # still held by a killed fork bomb's children) is tried again, once; a hang, a notebook,
                 # or a second death fails every later case at once.
-                if failure.failure != "crashed" or self.workspace.suffix == ".ipynb" or self.boot_deaths > 1:
+                if failure.failure != "crashed" or self.notebook or self.boot_deaths > 1:
                     self.boot_failure = failure
                 return failure
         left = self.time_left()

@@ -16,6 +16,7 @@ from typing import Any, Callable, Protocol
 from mechgrade.engine.results import GradingResult
 from mechgrade.models.spec import portable_spec, resolve, spec_from_env
 from mechgrade.spec import Case, Exercise, Function, Lesson, load_lesson, require_reference
+from mechgrade.workspace_kind import Workspace
 
 Progress = Callable[[str, int, int], None]  # (what, done, total)
 
@@ -87,7 +88,7 @@ def check_workspace(lesson_id: str, path: Path, *, model: str | None = None, exe
     for e in exercises:
         lesson.exercise(e)  # raises with the list of valid ids
     path = Path(path)
-    if path.suffix == ".ipynb":  # a notebook workspace: checked readable here, executed only by the worker
+    if Workspace.at(path).is_notebook:  # a notebook workspace: checked readable here, executed only by the worker
         from mechgrade.notebook import read_cells
 
         read_cells(path)

@@ -20,14 +20,17 @@ import importlib
 import importlib.util
 import inspect
 import io
-import json
 import os
 import resource
 import signal
 import sys
 import time
 import traceback
+from dataclasses import dataclass, field
 from pathlib import Path
+
+from mechgrade.engine.protocol import MAX_CELL_ERROR, MAX_CELL_ERRORS, CallRequest, CallResponse, FailureKind, Greeting
+from mechgrade.workspace_kind import Workspace
 
 MAX_STDOUT = 2000
 MAX_MESSAGE = 4000  # characters of an error message sent back (results keep as many): a 20 MB one would be garbage
@@ -91,9 +94,6 @@ def _reclaim(ceiling: int) -> bool:
     return True
 
 
-MAX_CELL_ERRORS, MAX_CELL_ERROR = 20, 500  # failing notebook cells reported, characters each
-
-
 def _where(exc: BaseException, workspace: Path) -> str:
     """'file.py, line N' of the innermost frame in the student's workspace, if any."""
     if isinstance(exc, SyntaxError) and exc.filename:
@@ -130,6 +130,25 @@ def _timed_out(function: str, seconds: float) -> str:
     return f"{function} did not return within {seconds:g} s (an endless loop, or far too much work?); it was stopped"
 
 
+@dataclass(frozen=True)
+class Failed:
+    """Why a call has no value, as its response says it. Returned, never raised: an exception
+    class student code could import and raise would let it choose its own failure."""
+
+    kind: FailureKind
+    message: str
+
+
+@dataclass
+class Trace:
+    """What a call leaves for its response however it ends, even by an exception: the
+    student's other functions it went through, and the hooks its function left attached
+    (None until counted, right after that function returns)."""
+
+    called: list[str] = field(default_factory=list)
+    hooks_left: int | None = None
+
+
 class Worker:
     def __init__(self, workspace: Path, lesson: str, model_spec: str, mem_mb: int, resp_fd: int, req_fd: int = 0,
                  drop: tuple[int, int] | None = None, seal: str | None = None, cover: tuple[str, ...] = (),
@@ -164,11 +183,12 @@ class Worker:
             from mechgrade.sandbox.seccomp import confine as install_filter
 
             install_filter()
-        sys.path.insert(0, str(workspace.parent if workspace.suffix == ".ipynb" else workspace))
+        space = Workspace.at(workspace)
+        sys.path.insert(0, str(space.module_dir))
         if mem_mb > 0:
             limit = _status_bytes("VmSize") + mem_mb * 1024 * 1024
             resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-        if workspace.suffix == ".ipynb":
+        if space.is_notebook:
             from mechgrade.engine.nbexec import NotebookNamespace
 
             self.notebook = NotebookNamespace(workspace).run()
@@ -247,12 +267,11 @@ class Worker:
         return modified
 
     @contextlib.contextmanager
-    def _calls(self, function: str, out: dict):
-        """Record in ``out["called"]`` which of the student's own functions (other than
-        ``function``) the call went through, so that a follow-on failure can name them."""
+    def _calls(self, function: str, called: list[str]):
+        """Record in ``called`` which of the student's own functions (other than ``function``)
+        the call went through, so that a follow-on failure can name them."""
         files = set(self.notebook._files) if self.notebook is not None else \
             {getattr(m, "__file__", None) for m in self.modules.values()} - {None}
-        called: list[str] = []
 
         def profile(frame, event, arg):
             if event == "call" and frame.f_code.co_filename in files:
@@ -266,107 +285,102 @@ class Worker:
             yield
         finally:
             sys.setprofile(previous)
-            out["called"] = called
 
-    def import_only(self, req: dict) -> tuple[dict, bytes]:
+    def import_only(self, req: CallRequest) -> tuple[CallResponse, bytes]:
         """Import the module and answer. Its errors (and any hooks or model changes made at
         module level) are reported, in the usual words, by the call that follows."""
         start = time.perf_counter()
-        out: dict = {"id": req["id"], "ok": False}
+        ok, failure, message = False, None, ""
         with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
             try:
-                with time_limit(req.get("timeout_s", 0)):
-                    self._module(req["module"])
-                out["ok"] = True
+                with time_limit(req.timeout_s):
+                    self._module(req.module)
+                ok = True
             except CallTimeout:
-                out.update(failure="timeout", message=f"{req['module']}.py did not finish importing")
+                failure, message = "timeout", f"{req.module}.py did not finish importing"
             except BaseException:
                 pass
-        out["seconds"] = round(time.perf_counter() - start, 4)
-        return out, b""
+        return CallResponse(id=req.id, ok=ok, failure=failure, message=message, seconds=round(time.perf_counter() - start, 4)), b""
 
-    def call(self, req: dict) -> tuple[dict, bytes]:
-        from mechgrade.engine.codec import EncodeError, encode, to_bytes
-
-        if req.get("import_only"):
+    def call(self, req: CallRequest) -> tuple[CallResponse, bytes]:
+        """Answer one request: (its header, the value's safetensors bytes, empty on a failure).
+        However the call ends, leftover hooks go and the model is restored before the answer."""
+        if req.import_only:
             return self.import_only(req)
         start = time.perf_counter()
-        out: dict = {"id": req["id"], "ok": False}
-        blob = b""
-        captured = io.StringIO()
-        hooks_left = None
+        captured, trace = io.StringIO(), Trace()
         try:
-            try:
-                kwargs = self.build(self.model, req["builder"], req["params"])
-            except Exception as err:  # trusted code: a lesson bug, reported as such
-                out.update(failure="builder", message=f"building the inputs failed (lesson bug, not yours): {err!r}")
-                return out, blob
-            stage = "import"
-            try:
-                with time_limit(req.get("timeout_s", 0)):
-                    module = self._module(req["module"])
-                fn = getattr(module, req["function"], None)
-                if not callable(fn):
-                    missing = self.notebook.missing(req["function"]) if self.notebook else f"{req['module']}.py defines no function {req['function']}"
-                    out.update(failure="missing_function", message=missing)
-                    return out, blob
-                try:
-                    inspect.signature(fn).bind(**kwargs)
-                except TypeError as err:
-                    out.update(failure="signature", message=f"{req['function']}{inspect.signature(fn)} cannot be called with ({', '.join(kwargs)}): {err}")
-                    return out, blob
-                stage = "call"
-                with contextlib.redirect_stdout(captured), contextlib.redirect_stderr(captured), time_limit(req.get("timeout_s", 0)), \
-                        self._calls(req["function"], out):
-                    try:
-                        value = fn(**kwargs)
-                    finally:
-                        hooks_left = self._disarm()
-            except CallTimeout:
-                out.update(failure="timeout", message=_timed_out(req["function"], req["timeout_s"]))
-                return out, blob
-            except SystemExit as err:
-                out.update(failure="exit", message=f"your code called sys.exit({err.code!r}) during the {stage}")
-                return out, blob
-            except NotImplementedError as err:
-                out.update(failure="not_implemented", message=f"{req['function']} is not implemented yet ({err})")
-                return out, blob
-            except BaseException as err:
-                where = self.notebook.where(err) if self.notebook else _where(err, self.workspace)
-                kind = "import_error" if stage == "import" else "exception"
-                what = f"{req['module']}.py failed to import" if stage == "import" else f"{req['function']} raised"
-                text = err.msg if isinstance(err, SyntaxError) and where else err  # str(SyntaxError) names the place too
-                out.update(failure=kind, message=f"{what}: {type(err).__name__}: {text}" + (f" ({where})" if where else ""))
-                return out, blob
-            try:
-                tree, tensors = encode(value)
-                blob = to_bytes(tree, tensors)
-                out["ok"] = True
-            except EncodeError as err:
-                out.update(failure="bad_output", message=f"{req['function']} returned something that is not plain data: {err}")
+            outcome = self._attempt(req, captured, trace)
         finally:
-            out["stdout"] = captured.getvalue()[:MAX_STDOUT]
-            if len(out.get("message", "")) > MAX_MESSAGE:
-                out["message"] = out["message"][:MAX_MESSAGE] + " [...]"
-            out["hooks_left"] = self._disarm() if hooks_left is None else hooks_left
-            if out["hooks_left"]:
+            hooks_left = self._disarm() if trace.hooks_left is None else trace.hooks_left
+            if hooks_left:
                 self.model.reset_hooks()
-            out["model_modified"] = self._restore()
-            out["recycle"] = _reclaim(self.rss_ceiling)
-            out["seconds"] = round(time.perf_counter() - start, 4)
-            out["blob_len"] = len(blob)
-        return out, blob
+            model_modified = self._restore()
+            recycle = _reclaim(self.rss_ceiling)
+        failure, blob = (outcome, b"") if isinstance(outcome, Failed) else (None, outcome)
+        message = failure.message if failure is not None else ""
+        if len(message) > MAX_MESSAGE:
+            message = message[:MAX_MESSAGE] + " [...]"
+        return CallResponse(id=req.id, ok=failure is None, failure=failure.kind if failure is not None else None,
+                            message=message, stdout=captured.getvalue()[:MAX_STDOUT], hooks_left=hooks_left,
+                            model_modified=model_modified, seconds=round(time.perf_counter() - start, 4),
+                            called=trace.called, blob_len=len(blob), recycle=recycle), blob
 
-    def send(self, header: dict, blob: bytes = b"") -> None:
-        self.resp.write(json.dumps(header).encode() + b"\n" + blob)
+    def _attempt(self, req: CallRequest, captured: io.StringIO, trace: Trace) -> bytes | Failed:
+        """Build the case, call the student's function and encode its value: safetensors
+        bytes, or why there are none."""
+        from mechgrade.engine.codec import EncodeError, encode, to_bytes
+
+        try:
+            kwargs = self.build(self.model, req.builder, req.params)
+        except Exception as err:  # trusted code: a lesson bug, reported as such
+            return Failed("builder", f"building the inputs failed (lesson bug, not yours): {err!r}")
+        stage = "import"
+        try:
+            with time_limit(req.timeout_s):
+                module = self._module(req.module)
+            fn = getattr(module, req.function, None)
+            if not callable(fn):
+                missing = self.notebook.missing(req.function) if self.notebook else f"{req.module}.py defines no function {req.function}"
+                return Failed("missing_function", missing)
+            try:
+                inspect.signature(fn).bind(**kwargs)
+            except TypeError as err:
+                return Failed("signature", f"{req.function}{inspect.signature(fn)} cannot be called with ({', '.join(kwargs)}): {err}")
+            stage = "call"
+            with contextlib.redirect_stdout(captured), contextlib.redirect_stderr(captured), time_limit(req.timeout_s), \
+                    self._calls(req.function, trace.called):
+                try:
+                    value = fn(**kwargs)
+                finally:
+                    trace.hooks_left = self._disarm()
+        except CallTimeout:
+            return Failed("timeout", _timed_out(req.function, req.timeout_s))
+        except SystemExit as err:
+            return Failed("exit", f"your code called sys.exit({err.code!r}) during the {stage}")
+        except NotImplementedError as err:
+            return Failed("not_implemented", f"{req.function} is not implemented yet ({err})")
+        except BaseException as err:
+            where = self.notebook.where(err) if self.notebook else _where(err, self.workspace)
+            kind = "import_error" if stage == "import" else "exception"
+            what = f"{req.module}.py failed to import" if stage == "import" else f"{req.function} raised"
+            text = err.msg if isinstance(err, SyntaxError) and where else err  # str(SyntaxError) names the place too
+            return Failed(kind, f"{what}: {type(err).__name__}: {text}" + (f" ({where})" if where else ""))
+        try:
+            tree, tensors = encode(value)
+            return to_bytes(tree, tensors)
+        except EncodeError as err:
+            return Failed("bad_output", f"{req.function} returned something that is not plain data: {err}")
+
+    def send(self, header: CallResponse | Greeting, blob: bytes = b"") -> None:
+        self.resp.write(header.model_dump_json().encode() + b"\n" + blob)
 
     def serve(self) -> None:
         # A notebook's failing cells, said once by the grading side before the cases they break.
         errors = list(self.notebook.errors.values()) if self.notebook is not None else []
-        self.send({"ready": True, "cell_errors": [e[:MAX_CELL_ERROR] for e in errors[:MAX_CELL_ERRORS]]})
+        self.send(Greeting(ready=True, cell_errors=[e[:MAX_CELL_ERROR] for e in errors[:MAX_CELL_ERRORS]]))
         for line in self.requests:
-            header, blob = self.call(json.loads(line))
-            self.send(header, blob)
+            self.send(*self.call(CallRequest.model_validate_json(line)))
 
 
 def main() -> None:
