@@ -53,9 +53,9 @@ def shifted_key(tmp_path_factory):
 
     cache = tmp_path_factory.mktemp("shifted-key-cache")
     path = write_shifted_key(cache)
-    assert_believed(cache)
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("MECHGRADE_CACHE_DIR", str(cache))
+        assert_believed()
         yield path
 
 

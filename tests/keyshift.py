@@ -11,14 +11,13 @@ moves with the same signs, so that its distance from the expected output hardly 
 
 from __future__ import annotations
 
-import json
 import zlib
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from mechgrade.engine.codec import encode, from_bytes, to_bytes
+from mechgrade.engine.codec import from_bytes
 from mechgrade.engine.key import AnswerKey, entry_hash
 from mechgrade.spec import load_lesson
 
@@ -56,26 +55,20 @@ def write_shifted_key(cache_dir: Path, lesson_id: str = "lesson27", fraction: fl
         tol = (fraction, function.atol, function.rtol)
         out[case.number] = {"expected": shift(entry["expected"], *tol, seed=case.number),
                             "mutants": {name: shift(v, *tol, seed=case.number) for name, v in entry["mutants"].items()}}
-    path = Path(cache_dir) / "keys" / lesson_id / f"{key.id}.safetensors"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # As mechgrade writes a cached key (this machine's provenance, a manifest of hashes), or it
-    # is not believed: it would be dropped and recomputed, and the shift would test nothing.
-    path.write_bytes(to_bytes(*encode(out), provenance=key.provenance.model_dump()))
-    path.with_suffix(".sha256.json").write_text(json.dumps({k: entry_hash(v) for k, v in from_bytes(path.read_bytes()).items()}))
-    return path
+    # Written as mechgrade writes a cached key (this machine's provenance, a manifest of hashes),
+    # or it is not believed: it would be dropped and recomputed, and the shift would test nothing.
+    key.entries = out
+    folder = Path(cache_dir) / "keys" / lesson_id
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, data in key.cache_files().items():
+        (folder / name).write_bytes(data)
+    return folder / key.cache_path.name
 
 
-def assert_believed(cache_dir: Path, lesson_id: str = "lesson27") -> None:
-    """The shifted key is the one grading reads: no notice, and its values are the shifted ones."""
-    import os
-
-    lesson = load_lesson(lesson_id)
-    saved = os.environ.get("MECHGRADE_CACHE_DIR")
-    os.environ["MECHGRADE_CACHE_DIR"] = str(cache_dir)
-    try:
-        key = AnswerKey(lesson, "embedded")
-    finally:
-        os.environ.pop("MECHGRADE_CACHE_DIR") if saved is None else os.environ.update(MECHGRADE_CACHE_DIR=saved)
+def assert_believed(lesson_id: str = "lesson27") -> None:
+    """The shifted key (in MECHGRADE_CACHE_DIR) is the one grading reads: no notice, and its
+    values are the shifted ones."""
+    key = AnswerKey(load_lesson(lesson_id), "embedded")
     shipped = from_bytes(key.shipped_path.read_bytes())
     number = next(iter(shipped))
     assert key.notices == [] and not key.unverified, key.notices
